@@ -1,0 +1,301 @@
+"""Findings from a project index: the one place that decides which code a site gets.
+
+Every face (flake8, ``check``, the fixer) consumes these findings; none detects on its own.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Set, Tuple
+
+from ..rules import BY_CODE
+from .index import Project, Scope
+from .resolve import Ctor
+from .summary import Close, Function, ModuleSummary, Origin, Site
+
+# Client methods that do no I/O: calling them from async code does not block the loop.
+NON_IO = frozenset(
+    {"pipeline", "pubsub", "lock", "client", "get_encoder", "get_connection_kwargs",
+     "register_script", "set_response_callback", "monitor", "aclose", "close", "disconnect"}
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    path: str
+    line: int
+    col: int
+    message: str
+    #: facts for the fixer: the function holding the site, its role, the site's span.
+    function: str = ""
+    role: str = ""
+    span: Tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    @property
+    def rule(self):
+        return BY_CODE[self.code]
+
+
+Resolved = Tuple[str, object, object]  # ("site", fn, Site) | ("state", attr, ctor) | ("global", q, ctor)
+
+
+def short(qual: str) -> str:
+    """``app.routers.items.Service.__init__`` -> ``Service.__init__`` (no module, no <locals>)."""
+    parts = [p for p in qual.split(".") if p != "<locals>"]
+    if len(parts) >= 2 and parts[-2][:1].isupper():
+        return ".".join(parts[-2:])
+    return parts[-1]
+
+
+class _Detector:
+    def __init__(self, project: Project) -> None:
+        self.p = project
+        self.out: Dict[str, List[Finding]] = {}
+        self.seen: Set[Tuple[str, int, int, str]] = set()
+        self.at: Set[Tuple[str, int, int]] = set()
+
+    def emit(self, code: str, mod: ModuleSummary, line: int, col: int, detail: str = "",
+             fn: Optional[Function] = None, role: str = "", site: Optional[Site] = None) -> None:
+        key = (mod.path, line, col, code)
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        self.at.add((mod.path, line, col))
+        span = (site.line, site.col, site.end_line, site.end_col) if site else (0, 0, 0, 0)
+        self.out.setdefault(mod.path, []).append(
+            Finding(code, mod.path, line, col, BY_CODE[code].format(detail),
+                    fn.qualname if fn else "", role, span)
+        )
+
+    # -- values -----------------------------------------------------------------------------
+    def resolve(self, fn: Function, origin: Optional[Origin], depth: int = 0) -> List[Resolved]:
+        if origin is None or depth > 4:
+            return []
+        kind = origin[0]
+        near = self.p.module_of(fn).name
+        if kind == "site":
+            return [("site", fn, fn.sites[int(origin[1])])]
+        if kind == "state":
+            ctor = self.p.state_ctors.get(origin[1])
+            if ctor is None and any(w in origin[1].lower() for w in ("redis", "valkey")):
+                ctor = Ctor("client", "unknown", "init", "redis")
+            return [("state", origin[1], ctor)] if ctor else []
+        if kind == "global":
+            canon = self.p.canonical(origin[1], near)
+            ctor = self.p.redis_globals.get(canon)
+            return [("global", canon, ctor)] if ctor else []
+        if kind == "param":
+            dep = self.p.param_dependency(fn, origin[1], near)
+            if not dep:
+                return []
+            return self._returns(dep, near, depth)
+        if kind == "call":
+            return self._returns(origin[1], near, depth)
+        return []
+
+    def _returns(self, qual: str, near: str, depth: int) -> List[Resolved]:
+        out: List[Resolved] = []
+        for target in self.p.callable_targets(qual, near):
+            _, callee = self.p.functions[target]
+            for origin in callee.returns:
+                out.extend(self.resolve(callee, origin, depth + 1))
+        return out
+
+    def pool_is_shared(self, fn: Function, site: Site) -> bool:
+        """Whether the pool a client is given was made outside this call (app state, a global...)."""
+        origin = site.pool_origin
+        if origin is None:
+            return site.ctor.method == "from_pool"
+        if origin[0] == "site":
+            return False
+        if origin[0] == "call":
+            near = self.p.module_of(fn).name
+            for target in self.p.callable_targets(origin[1], near):
+                _, callee = self.p.functions[target]
+                if not callee.is_cached and any(o[0] == "site" for o in callee.returns):
+                    return False
+        return True
+
+    def owns_shared_pool(self, fn: Function, site: Site) -> bool:
+        if site.ctor.kind != "client":
+            return False
+        if site.ctor.method == "from_pool" or site.auto_close:
+            return self.pool_is_shared(fn, site)
+        return False
+
+    # -- passes -----------------------------------------------------------------------------
+    def run(self) -> Dict[str, List[Finding]]:
+        scopes = self.p.scopes
+        closed_elsewhere: Dict[int, List[Tuple[ModuleSummary, Close]]] = {}
+        for qual, scope in scopes.items():
+            mod, fn = self.p.functions[qual]
+            for close in fn.closes:
+                if close.origin[0] == "site":
+                    continue
+                for kind, a, b in self.resolve(fn, close.origin):
+                    if kind == "site":
+                        closed_elsewhere.setdefault(id(b), []).append((mod, close))
+        for qual, scope in scopes.items():
+            mod, fn = self.p.functions[qual]
+            if not fn.is_cached:
+                self.request_sites(mod, fn, scope, closed_elsewhere)
+            self.request_closes(mod, fn)
+            if fn.is_async:
+                self.blocking_commands(mod, fn)
+        self.startup()
+        self.deprecated_close()
+        for findings in self.out.values():
+            findings.sort(key=lambda f: (f.line, f.col, f.code))
+        return self.out
+
+    def request_sites(self, mod, fn: Function, scope: Scope, closed_elsewhere) -> None:
+        for i, site in enumerate(fn.sites):
+            if site.guarded and any(s[0] in ("global", "state", "attr") for s in site.stores):
+                continue  # a lazily created singleton
+            if self.owns_shared_pool(fn, site):
+                closes = [c for c in fn.closes if c.origin == ("site", str(i))]
+                closes_far = closed_elsewhere.get(id(site), [])
+                for close in closes:
+                    self.emit("RPL001", mod, close.line, close.col, f" in `{short(fn.qualname)}`", fn, scope.role, site)
+                for far_mod, close in closes_far:
+                    self.emit("RPL001", far_mod, close.line, close.col,
+                              f" (built in `{short(fn.qualname)}`)", fn, scope.role, site)
+                if closes or closes_far:
+                    continue
+                if site.ctor.flavor == "async":
+                    self.emit("RPL106", mod, site.line, site.col, f" in `{short(fn.qualname)}`", fn, scope.role, site)
+                else:
+                    self.emit("RPL001", mod, site.line, site.col,
+                              f" in `{short(fn.qualname)}` (a sync client closes its pool when "
+                              "garbage-collected)", fn, scope.role, site)
+                continue
+            if site.ctor.kind == "client" and site.pool_origin is not None and site.ctor.method == "init" \
+                    and self.pool_is_shared(fn, site):
+                self.emit("RPL107", mod, site.line, site.col, f" in `{short(fn.qualname)}`", fn, scope.role, site)
+                continue
+            role = scope.role
+            if role == "handler":
+                code = "RPL101" if site.ctor.kind == "client" else "RPL102"
+                detail = f" `{short(fn.qualname)}`"
+            elif role == "dependency":
+                code, detail = "RPL103", f"`{_dep_name(fn)}`"
+            elif role == "middleware":
+                code, detail = "RPL104", f"`{short(fn.qualname)}`"
+            else:
+                code = "RPL105"
+                detail = " -> ".join(f"`{short(q)}`" for q in scope.chain)
+            self.emit(code, mod, site.line, site.col, detail, fn, role, site)
+
+    def request_closes(self, mod, fn: Function) -> None:
+        for close in fn.closes:
+            if close.origin[0] == "site":
+                continue
+            for kind, a, b in self.resolve(fn, close.origin):
+                if kind in ("state", "global"):
+                    self.emit("RPL002", mod, close.line, close.col, f"client `{close.text}`", fn, "", None)
+                    break
+
+    def blocking_commands(self, mod, fn: Function) -> None:
+        for cmd in fn.commands:
+            if cmd.method in NON_IO or cmd.method.startswith("_"):
+                continue
+            for kind, a, b in self.resolve(fn, cmd.origin):
+                ctor = b.ctor if kind == "site" else b
+                if ctor is not None and ctor.kind == "client" and ctor.flavor == "sync":
+                    self.emit("RPL205", mod, cmd.line, cmd.col, f" `.{cmd.method}()`", fn)
+                    break
+
+    def deprecated_close(self) -> None:
+        for qual, (mod, fn) in self.p.functions.items():
+            for close in fn.closes:
+                if close.method != "close" or (mod.path, close.line, close.col) in self.at:
+                    continue
+                for kind, a, b in self.resolve(fn, close.origin):
+                    ctor = b.ctor if kind == "site" else b
+                    if ctor is not None and ctor.flavor == "async":
+                        self.emit("RPL203", mod, close.line, close.col, f" (`{close.text}.close()`)", fn)
+                        break
+
+    # -- lifespan and startup ---------------------------------------------------------------
+    def startup(self) -> None:
+        shutdown_closes: List[Close] = []
+        for qual in self.p.shutdowns:
+            shutdown_closes.extend(self.p.functions[qual][1].closes)
+        for kind, qual, line, col in self.p.startups:
+            if kind not in ("startup", "startup_item"):
+                continue
+            mod, fn = self.p.functions[qual]
+            if fn.sites or self._indirect_sites(fn, mod):
+                self.emit("RPL201", mod, line, col, f" `{short(fn.qualname)}`", fn, "startup")
+        singleton_fns = list(self.p.lifespans) + [q for k, q, _, _ in self.p.startups if k.startswith("startup")]
+        done = set()
+        for qual in singleton_fns:
+            if qual in done or qual in self.p.scopes:
+                continue
+            done.add(qual)
+            mod, fn = self.p.functions[qual]
+            closes = fn.closes + shutdown_closes
+            for i, site in enumerate(fn.sites):
+                if not self._closed(fn, i, site, closes):
+                    self.emit("RPL202", mod, site.line, site.col, f" in `{short(fn.qualname)}`", fn, "lifespan", site)
+                if self._unbounded(fn, site):
+                    self.emit("RPL204", mod, site.line, site.col, "", fn, "lifespan", site)
+
+    def _indirect_sites(self, fn: Function, mod: ModuleSummary) -> bool:
+        for callee, _line in fn.calls:
+            for target in self.p.callable_targets(callee, mod.name):
+                if any(o[0] == "site" for o in self.p.functions[target][1].returns):
+                    return True
+        return False
+
+    def _closed(self, fn: Function, i: int, site: Site, closes: List[Close], depth: int = 0) -> bool:
+        stores = set(site.stores)
+        near = self.p.module_of(fn).name
+        for close in closes:
+            origin = close.origin
+            if origin == ("site", str(i)) and close in fn.closes:
+                return True
+            if origin[0] == "state" and ("state", origin[1]) in stores:
+                return True
+            if origin[0] == "global" and any(
+                s[0] == "global" and self.p.canonical(s[1], near) == self.p.canonical(origin[1], near)
+                for s in stores
+            ):
+                return True
+        if depth:
+            return False
+        # a pool is closed with the client that owns it or is built over it
+        for j, other in enumerate(fn.sites):
+            if other.pool_origin == ("site", str(i)) and self._closed(fn, j, other, closes, 1):
+                return True
+        # a client over a pool that is disconnected at shutdown leaves nothing open
+        if site.pool_origin and site.pool_origin[0] == "site":
+            j = int(site.pool_origin[1])
+            if self._closed(fn, j, fn.sites[j], closes, 1):
+                return True
+        return False
+
+    def _unbounded(self, fn: Function, site: Site) -> bool:
+        if site.ctor.library != "redis" or site.ctor.flavor not in ("sync", "async") \
+                or "Cluster" in site.callee:
+            return False
+        if site.ctor.kind == "pool":
+            return not site.blocking_pool
+        if site.ctor.method not in ("init", "from_url"):
+            return False
+        if site.pool_origin is not None and site.pool_origin[0] == "site":
+            return False  # the pool's own site is what is reported
+        if site.pool_origin is not None:
+            return False  # a pool from elsewhere: judged where it is built
+        return not site.blocking_pool
+
+
+def _dep_name(fn: Function) -> str:
+    if fn.name == "__init__" and fn.cls:
+        return fn.cls.rsplit(".", 1)[-1]
+    return short(fn.qualname)
+
+
+def detect(project: Project) -> Dict[str, List[Finding]]:
+    """All findings of a project, by module path, each list sorted by position."""
+    return _Detector(project).run()

@@ -1,0 +1,222 @@
+"""From paths to a project: find the root, list files, pre-filter on text, parse once, index.
+
+Both faces call ``project_for``: flake8 once per process (cached), ``check`` once per root.
+That shared entry point is why flake8 and ``check`` agree by construction.
+"""
+from __future__ import annotations
+
+import ast
+import fnmatch
+import os
+import re
+import sys
+import warnings
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from .detect import Finding, detect
+from .index import Project
+from .summary import ModuleSummary, summarize
+
+#: Text that any file with a finding, or any project worth indexing, must contain.
+PREFILTER = re.compile(rb"redis|valkey", re.IGNORECASE)
+
+ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", "tox.ini", ".flake8", ".git")
+DEFAULT_EXCLUDE = (
+    ".git", ".hg", ".svn", ".bzr", "CVS", "__pycache__", ".tox", ".nox", ".eggs", "*.egg",
+    "*.egg-info", ".venv", "venv", ".env", "env", "site-packages", "node_modules", "build",
+    "dist", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".cache", "__pypackages__",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Options that change what the analysis sees (not how findings are filtered)."""
+
+    extra_factories: Tuple[str, ...] = ()
+    extra_routes: Tuple[str, ...] = ()
+    exclude: Tuple[str, ...] = DEFAULT_EXCLUDE
+    extend_exclude: Tuple[str, ...] = ()
+    include_tests: bool = False
+
+
+@dataclass
+class ParseError:
+    path: str
+    message: str
+
+
+@dataclass
+class ProjectResult:
+    root: str
+    findings: Dict[str, List[Finding]] = field(default_factory=dict)
+    errors: Dict[str, ParseError] = field(default_factory=dict)
+    files: List[str] = field(default_factory=list)
+    project: Optional[Project] = None
+
+
+def is_test_file(path: str) -> bool:
+    parts = path.replace("\\", "/").split("/")
+    name = parts[-1]
+    if name == "conftest.py" or name.startswith("test_") or name.endswith("_test.py"):
+        return True
+    return any(p in ("tests", "test") for p in parts[:-1])
+
+
+def find_root(path: str, fallbacks: Sequence[str] = ()) -> str:
+    """The nearest ancestor with a project marker, else the given path that contains ``path``."""
+    path = os.path.abspath(path)
+    here = path if os.path.isdir(path) else os.path.dirname(path)
+    cur = here
+    while True:
+        if any(os.path.exists(os.path.join(cur, m)) for m in ROOT_MARKERS):
+            return cur
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            break
+        cur = parent
+    best = None
+    for given in fallbacks:
+        given = os.path.abspath(given)
+        base = given if os.path.isdir(given) else os.path.dirname(given)
+        if (here + os.sep).startswith(base.rstrip(os.sep) + os.sep) or here == base:
+            if best is None or len(base) < len(best):
+                best = base
+    return best or here
+
+
+def _excluded(name: str, full: str, patterns: Iterable[str]) -> bool:
+    for pattern in patterns:
+        if fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(full, pattern):
+            return True
+        if os.sep in pattern or "/" in pattern:
+            if fnmatch.fnmatch(full, os.path.abspath(pattern)):
+                return True
+    return False
+
+
+def iter_python_files(root: str, settings: Settings) -> List[str]:
+    """Python files under ``root``, skipping excluded folders and virtual environments."""
+    patterns = settings.exclude + settings.extend_exclude
+    out = []
+    if os.path.isfile(root):
+        return [os.path.abspath(root)]
+    for dirpath, dirnames, filenames in os.walk(root):
+        keep = []
+        for d in dirnames:
+            full = os.path.join(dirpath, d)
+            if _excluded(d, full, patterns) or os.path.exists(os.path.join(full, "pyvenv.cfg")):
+                continue
+            keep.append(d)
+        dirnames[:] = sorted(keep)
+        for f in sorted(filenames):
+            if f.endswith(".py"):
+                full = os.path.join(dirpath, f)
+                if not _excluded(f, full, patterns):
+                    out.append(os.path.abspath(full))
+    return out
+
+
+def module_name(root: str, path: str) -> Tuple[str, bool]:
+    rel = os.path.relpath(path, root)
+    parts = rel.replace("\\", "/").split("/")
+    parts[-1] = parts[-1][:-3]
+    is_package = parts[-1] == "__init__"
+    if is_package:
+        parts = parts[:-1]
+    if parts and parts[0] == "src" and len(parts) > 1:
+        parts = parts[1:]
+    parts = [p for p in parts if p not in (".", "")]
+    return ".".join(parts) or os.path.basename(os.path.dirname(path)), is_package
+
+
+def parse_source(data: bytes, path: str) -> ast.Module:
+    """Parse like the interpreter does (BOM, coding cookie), quietly."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(data, filename=path, type_comments=False)
+
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError):
+        where = f" (line {exc.lineno})" if exc.lineno else ""
+        msg = exc.msg or "invalid syntax"
+        if isinstance(exc, UnicodeDecodeError) or "codec" in msg or "decode" in msg:
+            return f"cannot decode: {msg}{where}"
+        hint = ""
+        if sys.version_info < (3, 13):
+            hint = (f"; if it uses syntax newer than Python "
+                    f"{sys.version_info.major}.{sys.version_info.minor}, run under a newer Python")
+        return f"cannot parse: {msg}{where}{hint}"
+    if isinstance(exc, (UnicodeDecodeError, LookupError)):
+        return f"cannot decode: {exc}"
+    if isinstance(exc, (ValueError, RecursionError, MemoryError)):
+        return f"cannot parse: {type(exc).__name__}: {exc}"
+    return f"cannot read: {exc}"
+
+
+def build(root: str, settings: Settings, extra_files: Sequence[str] = ()) -> ProjectResult:
+    """Index every Python file under ``root`` (plus ``extra_files``) and detect."""
+    result = ProjectResult(root=root)
+    files = iter_python_files(root, settings)
+    for extra in extra_files:
+        extra = os.path.abspath(extra)
+        if extra not in files:
+            files.append(extra)
+    if not settings.include_tests:
+        files = [f for f in files if not is_test_file(os.path.relpath(f, root))]
+    result.files = files
+    blobs: Dict[str, bytes] = {}
+    any_redis = False
+    for path in files:
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            result.errors[path] = ParseError(path, f"cannot read: {exc.strerror or exc}")
+            continue
+        blobs[path] = data
+        if not any_redis and PREFILTER.search(data):
+            any_redis = True
+    if not any_redis and not settings.extra_factories:
+        return result  # nothing here can produce a finding: parse nothing
+    summaries: List[ModuleSummary] = []
+    for path, data in blobs.items():
+        try:
+            tree = parse_source(data, path)
+        except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError, LookupError) as exc:
+            result.errors[path] = ParseError(path, describe_error(exc))
+            continue
+        name, is_package = module_name(root, path)
+        try:
+            summaries.append(summarize(tree, name, path, is_package,
+                                       settings.extra_factories, settings.extra_routes))
+        except RecursionError:
+            result.errors[path] = ParseError(path, "cannot analyse: expressions nested too deeply")
+    project = Project(summaries)
+    result.project = project
+    result.findings = detect(project)
+    return result
+
+
+_CACHE: Dict[Tuple[str, Settings, Tuple[str, ...]], ProjectResult] = {}
+
+
+def project_for(path: str, settings: Settings, fallbacks: Sequence[str] = ()) -> ProjectResult:
+    """The (cached) analysed project that ``path`` belongs to."""
+    root = find_root(path, fallbacks)
+    key = (root, settings, ())
+    result = _CACHE.get(key)
+    if result is None:
+        result = _CACHE[key] = build(root, settings)
+    apath = os.path.abspath(path)
+    if apath not in result.files and not (not settings.include_tests and is_test_file(os.path.relpath(apath, root))):
+        key = (root, settings, (apath,))
+        result = _CACHE.get(key)
+        if result is None:
+            result = _CACHE[key] = build(root, settings, [apath])
+    return result
+
+
+def clear_cache() -> None:
+    _CACHE.clear()

@@ -1,0 +1,958 @@
+"""One pass over one module's ``ast``: what it defines, registers, builds, closes and calls.
+
+The summary is plain data (names, positions, tuples). Everything that needs more than one
+module (is this function request scope? is ``app.state.cache`` a Redis client?) is decided
+later by the project index, so a summary can be computed per file, in any order, and cached.
+
+Origins name where a value comes from, as tuples:
+``("site", i)`` the i-th construction in the same function, ``("state", attr)`` app or
+request state, ``("global", qualname)`` a module-level name, ``("param", name)`` a parameter,
+``("call", qualname)`` the return value of a call.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Set, Tuple
+
+from .resolve import Bindings, Ctor, classify, dotted, is_sentinel
+
+Origin = Tuple[str, ...]
+Pos = Tuple[int, int]
+
+ROUTE_METHODS = frozenset(
+    "get post put patch delete options head trace api_route route websocket "
+    "websocket_route".split()
+)
+ADD_ROUTE_METHODS = {
+    "add_api_route": "http",
+    "add_route": "http",
+    "add_websocket_route": "websocket",
+    "add_api_websocket_route": "websocket",
+}
+OWNER_CLASSES = frozenset(
+    {
+        "fastapi.FastAPI",
+        "fastapi.applications.FastAPI",
+        "fastapi.APIRouter",
+        "fastapi.routing.APIRouter",
+        "starlette.applications.Starlette",
+        "starlette.routing.Router",
+        "litestar.Litestar",
+        "litestar.Router",
+        "litestar.app.Litestar",
+    }
+)
+ROUTE_CLASSES = {
+    "starlette.routing.Route": "http",
+    "starlette.routing.WebSocketRoute": "websocket",
+    "fastapi.routing.APIRoute": "http",
+    "fastapi.routing.APIWebSocketRoute": "websocket",
+}
+DEPENDS = frozenset(
+    {
+        "fastapi.Depends",
+        "fastapi.Security",
+        "fastapi.params.Depends",
+        "fastapi.params.Security",
+        "fastapi.param_functions.Depends",
+        "fastapi.param_functions.Security",
+    }
+)
+LITESTAR_ROUTES = frozenset(
+    f"litestar.{m}" for m in ("get", "post", "put", "patch", "delete", "head", "route", "websocket")
+) | frozenset(
+    f"litestar.handlers.{m}" for m in ("get", "post", "put", "patch", "delete", "head", "route", "websocket")
+)
+MIDDLEWARE_CLASS_FACTORIES = frozenset(
+    {"starlette.middleware.Middleware", "fastapi.middleware.Middleware"}
+)
+CACHE_DECORATORS = frozenset(
+    {"functools.lru_cache", "functools.cache", "async_lru.alru_cache", "aiocache.cached",
+     "cachetools.cached", "cachetools.func.lru_cache", "cachetools.func.ttl_cache"}
+)
+TASK_DECORATOR_NAMES = frozenset({"task", "shared_task", "actor", "job", "periodic_task", "cron", "on_after_configure"})
+CONTEXT_ENTERS = frozenset({"enter_async_context", "enter_context", "push_async_callback"})
+CLOSERS = frozenset({"closing", "aclosing"})
+CLOSE_METHODS = frozenset({"aclose", "close", "disconnect"})
+OFF_LOOP = frozenset({"add_task", "run_in_executor", "to_thread", "run_in_threadpool", "run_sync"})
+
+
+@dataclass
+class Site:
+    """A Redis client or pool constructor call."""
+
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    ctor: Ctor
+    callee: str
+    #: for ``from_pool(x)`` and ``connection_pool=x``: where x comes from
+    pool_origin: Optional[Origin] = None
+    auto_close: bool = False
+    blocking_pool: bool = False
+    #: where the result was stored: ("global", q) | ("state", attr) | ("attr", name) | ("local", n)
+    stores: List[Origin] = field(default_factory=list)
+    guarded: bool = False
+
+
+@dataclass
+class Close:
+    line: int
+    col: int
+    origin: Origin
+    method: str  # aclose | close | disconnect | with | enter
+    text: str
+
+
+@dataclass
+class Command:
+    line: int
+    col: int
+    origin: Origin
+    method: str
+
+
+@dataclass
+class Function:
+    qualname: str
+    name: str
+    line: int
+    col: int
+    is_async: bool
+    cls: Optional[str]
+    params: List[str] = field(default_factory=list)
+    #: parameter -> dependency target (qualified) from Depends()/Annotated
+    param_deps: Dict[str, str] = field(default_factory=dict)
+    #: parameter -> annotation class (qualified)
+    param_types: Dict[str, str] = field(default_factory=dict)
+    decorators: List[str] = field(default_factory=list)
+    calls: List[Tuple[str, int]] = field(default_factory=list)
+    sites: List[Site] = field(default_factory=list)
+    closes: List[Close] = field(default_factory=list)
+    commands: List[Command] = field(default_factory=list)
+    returns: List[Origin] = field(default_factory=list)
+    nested: List[str] = field(default_factory=list)
+    is_cached: bool = False
+    is_task: bool = False
+    has_yield: bool = False
+
+
+@dataclass
+class Klass:
+    qualname: str
+    bases: List[str]
+    methods: Dict[str, str]
+    line: int
+
+
+@dataclass
+class Registration:
+    """A function or class registered with a framework: a route, dependency, middleware..."""
+
+    kind: str  # handler | websocket | exception | dependency | middleware | middleware_class
+    #          | lifespan | startup | shutdown | endpoint_class | dependency_call
+    target: str  # qualified reference, resolved by the index
+    line: int
+    col: int
+    owner: Optional[str] = None  # the receiver of a route decorator, to check it is a route owner
+
+
+@dataclass
+class ModuleSummary:
+    name: str
+    path: str
+    is_package: bool
+    functions: Dict[str, Function] = field(default_factory=dict)
+    classes: Dict[str, Klass] = field(default_factory=dict)
+    registrations: List[Registration] = field(default_factory=list)
+    #: module-level name -> qualified target (imports and simple aliases), for re-exports
+    exports: Dict[str, str] = field(default_factory=dict)
+    #: module-level name -> Ctor of the Redis object it holds
+    redis_globals: Dict[str, Ctor] = field(default_factory=dict)
+    #: module-level name -> class it is an instance of
+    instances: Dict[str, str] = field(default_factory=dict)
+    #: route owners (FastAPI/APIRouter/Starlette instances): qualified names
+    owners: Set[str] = field(default_factory=set)
+    #: app/request state attribute -> Ctor stored there anywhere in the module
+    state_ctors: Dict[str, Ctor] = field(default_factory=dict)
+    #: module-level ``X = Annotated[T, Depends(f)]`` aliases: name -> qualified f
+    dep_aliases: Dict[str, str] = field(default_factory=dict)
+    imports_framework: bool = False
+    #: module-level Sentinel instances: qualified name -> flavor
+    sentinels: Dict[str, str] = field(default_factory=dict)
+
+
+def _is_main_guard(node: ast.stmt) -> bool:
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in test.comparators)
+    )
+
+
+def _toplevel(body: Sequence[ast.stmt]):
+    """Statements of a scope, descending into control flow but not into defs."""
+    for node in body:
+        yield node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for name in ("body", "orelse", "finalbody"):
+            sub = getattr(node, name, None)
+            if sub:
+                yield from _toplevel(sub)
+        for handler in getattr(node, "handlers", ()) or ():
+            yield from _toplevel(handler.body)
+        for case in getattr(node, "cases", ()) or ():
+            yield from _toplevel(case.body)
+
+
+def state_attr(node: ast.AST) -> Optional[str]:
+    """``x`` for ``<anything>.state.x``."""
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and node.value.attr == "state":
+        return node.attr
+    return None
+
+
+def _const_str(node: Optional[ast.AST]) -> Optional[str]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+def _kw(call: ast.Call, name: str) -> Optional[ast.expr]:
+    for keyword in call.keywords:
+        if keyword.arg == name:
+            return keyword.value
+    return None
+
+
+class _Summarizer:
+    def __init__(self, name: str, path: str, is_package: bool, extra_factories: Sequence[str],
+                 extra_routes: Sequence[str]) -> None:
+        self.s = ModuleSummary(name=name, path=path, is_package=is_package)
+        self.extra_factories = tuple(extra_factories)
+        self.extra_routes = tuple(extra_routes)
+        self.module_bindings = Bindings()
+
+    # -- module level ---------------------------------------------------------------------
+    def run(self, tree: ast.Module) -> ModuleSummary:
+        b = self.module_bindings
+        mod = self.s.name
+        body = [n for n in tree.body if not _is_main_guard(n)]
+        for node in _toplevel(body):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                b.bind_import(node, mod, self.s.is_package)
+                self._note_framework(node)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                b.names[node.name] = f"{mod}.{node.name}"
+        for name, target in b.names.items():
+            if not target.startswith(mod + ".") or target.count(".") > mod.count(".") + 1:
+                self.s.exports[name] = target
+        for node in _toplevel(body):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Name):
+                        self._module_assign(target.id, node.value, b)
+        self._scope(body, b, None, None)
+        return self.s
+
+    def _note_framework(self, node: ast.AST) -> None:
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+        if any(n.split(".")[0] in ("fastapi", "starlette", "litestar") for n in names):
+            self.s.imports_framework = True
+
+    def _module_assign(self, name: str, value: ast.expr, b: Bindings) -> None:
+        qual = f"{self.s.name}.{name}"
+        inner = value.value if isinstance(value, ast.Await) else value
+        if isinstance(inner, ast.Call):
+            callee = b.qualify(inner.func)
+            ctor = classify(callee, self.extra_factories) or self._master_for(inner, b)
+            if ctor is not None:
+                self.s.redis_globals[name] = ctor
+            elif callee in OWNER_CLASSES:
+                self.s.owners.add(qual)
+            elif is_sentinel(callee):
+                self.s.sentinels[qual] = is_sentinel(callee)
+            elif callee:
+                self.s.instances[name] = callee
+        elif isinstance(inner, ast.Subscript) and (b.qualify(inner.value) or "").endswith("Annotated"):
+            elts = inner.slice.elts if isinstance(inner.slice, ast.Tuple) else [inner.slice]
+            for meta in elts[1:]:
+                if isinstance(meta, ast.Call) and b.qualify(meta.func) in DEPENDS:
+                    target = meta.args[0] if meta.args else _kw(meta, "dependency")
+                    dep = b.qualify(target if target is not None else elts[0])
+                    if dep:
+                        self.s.dep_aliases[name] = dep
+        elif isinstance(inner, (ast.Name, ast.Attribute)):
+            target = b.qualify(inner)
+            if target:
+                self.s.exports[name] = target
+        b.names.setdefault(name, qual)
+        if b.names[name] != qual and name not in self.s.exports:
+            b.names[name] = qual
+
+    def _master_for(self, call: ast.Call, b: Bindings) -> Optional[Ctor]:
+        func = call.func
+        if not (isinstance(func, ast.Attribute) and func.attr in ("master_for", "slave_for")):
+            return None
+        recv = func.value
+        flavor = None
+        if isinstance(recv, ast.Call):
+            flavor = is_sentinel(b.qualify(recv.func))
+        else:
+            flavor = self.s.sentinels.get(b.qualify(recv) or "")
+        if flavor is None:
+            return None
+        return Ctor("client", flavor, "master_for", "redis")
+
+    # -- scopes ---------------------------------------------------------------------------
+    def _scope(self, body: Sequence[ast.stmt], b: Bindings, cls: Optional[str], prefix: Optional[str]) -> None:
+        """Visit defs and module/class-level expressions of one scope."""
+        for node in body:
+            if _is_main_guard(node):
+                continue
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self._function(node, b, cls, prefix)
+            elif isinstance(node, ast.ClassDef):
+                self._class(node, b, prefix)
+            else:
+                _ExprScanner(self, b, None).scan(node)
+                for sub in ("body", "orelse", "finalbody"):
+                    inner = getattr(node, sub, None)
+                    if inner and isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt):
+                        self._scope_defs_only(inner, b, cls, prefix)
+                for handler in getattr(node, "handlers", ()) or ():
+                    self._scope_defs_only(handler.body, b, cls, prefix)
+
+    def _scope_defs_only(self, body, b, cls, prefix) -> None:
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self._function(node, b, cls, prefix)
+            elif isinstance(node, ast.ClassDef):
+                self._class(node, b, prefix)
+            else:
+                for sub in ("body", "orelse", "finalbody"):
+                    inner = getattr(node, sub, None)
+                    if inner and isinstance(inner, list) and isinstance(inner[0], ast.stmt):
+                        self._scope_defs_only(inner, b, cls, prefix)
+                for handler in getattr(node, "handlers", ()) or ():
+                    self._scope_defs_only(handler.body, b, cls, prefix)
+
+    def _class(self, node: ast.ClassDef, b: Bindings, prefix: Optional[str]) -> None:
+        qual = f"{prefix or self.s.name}.{node.name}"
+        bases = [q for q in (b.qualify(base) for base in node.bases) if q]
+        methods = {
+            n.name: f"{qual}.{n.name}"
+            for n in node.body
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+        }
+        self.s.classes[qual] = Klass(qual, bases, methods, node.lineno)
+        for dec in node.decorator_list:
+            _ExprScanner(self, b, None).scan(dec)
+        for base in node.bases + [k.value for k in node.keywords]:
+            _ExprScanner(self, b, None).scan(base)
+        class_bindings = Bindings(b)
+        for n in node.body:
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self._function(n, b, qual, qual)  # methods see the enclosing scope, not the class
+            elif isinstance(n, ast.ClassDef):
+                self._class(n, b, qual)
+            else:
+                _ExprScanner(self, class_bindings, None).scan(n)
+        call = node.body and next(
+            (n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == "__call__"),
+            None,
+        )
+        if call is not None:
+            names = [a.arg for a in call.args.args]
+            if names[1:4] == ["scope", "receive", "send"]:
+                self.s.registrations.append(Registration("middleware", f"{qual}.__call__", call.lineno, call.col_offset))
+
+    def _function(self, node, b: Bindings, cls: Optional[str], prefix: Optional[str]) -> None:
+        qual = f"{prefix or self.s.name}.{node.name}"
+        fn = Function(
+            qualname=qual,
+            name=node.name,
+            line=node.lineno,
+            col=node.col_offset,
+            is_async=isinstance(node, ast.AsyncFunctionDef),
+            cls=cls,
+        )
+        self.s.functions[qual] = fn
+        outer = _ExprScanner(self, b, None)
+        for dec in node.decorator_list:
+            self._decorator(fn, dec, b)
+            outer.scan(dec)
+        args = node.args
+        all_args = args.posonlyargs + args.args + args.kwonlyargs
+        if args.vararg:
+            all_args.append(args.vararg)
+        if args.kwarg:
+            all_args.append(args.kwarg)
+        for default in args.defaults + [d for d in args.kw_defaults if d is not None]:
+            outer.scan(default)
+        local = Bindings(b)
+        defaults = dict(zip([a.arg for a in (args.posonlyargs + args.args)][-len(args.defaults):] if args.defaults else [], args.defaults))
+        defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
+        for arg in all_args:
+            fn.params.append(arg.arg)
+            local.names[arg.arg] = f"{qual}.<locals>.{arg.arg}"
+            if arg.annotation is not None:
+                outer.scan(arg.annotation)
+                self._param_annotation(fn, arg.arg, arg.annotation, b)
+            default = defaults.get(arg.arg)
+            if isinstance(default, ast.Call) and b.qualify(default.func) in DEPENDS:
+                target = default.args[0] if default.args else _kw(default, "dependency")
+                if target is not None:
+                    dep = b.qualify(target)
+                    if dep:
+                        fn.param_deps[arg.arg] = dep
+                elif arg.arg in fn.param_types:
+                    fn.param_deps[arg.arg] = fn.param_types[arg.arg]
+                    self.s.registrations.append(
+                        Registration("dependency", fn.param_types[arg.arg], default.lineno, default.col_offset)
+                    )
+            ann_type = fn.param_types.get(arg.arg)
+            if ann_type in OWNER_CLASSES:
+                owner = f"{qual}.<locals>.{arg.arg}"
+                self.s.owners.add(owner)
+        if node.returns is not None:
+            outer.scan(node.returns)
+        if cls and all_args and not any(
+            isinstance(d, ast.Name) and d.id == "staticmethod" for d in node.decorator_list
+        ):
+            fn.param_types.setdefault(all_args[0].arg, cls)
+        _FunctionBody(self, fn, local, node).run()
+        # nested defs
+        for child in _toplevel(node.body):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                fn.nested.append(f"{qual}.<locals>.{child.name}")
+                self._function(child, local, None, f"{qual}.<locals>")
+            elif isinstance(child, ast.ClassDef):
+                self._class(child, local, f"{qual}.<locals>")
+
+    def _param_annotation(self, fn: Function, name: str, ann: ast.expr, b: Bindings) -> None:
+        """Record the parameter's class and an ``Annotated[X, Depends(f)]`` dependency."""
+        if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+            try:
+                ann = ast.parse(ann.value, mode="eval").body
+            except SyntaxError:
+                return
+        if isinstance(ann, ast.Subscript) and (b.qualify(ann.value) or "").endswith("Annotated"):
+            elts = ann.slice.elts if isinstance(ann.slice, ast.Tuple) else [ann.slice]
+            if not elts:
+                return
+            base = b.qualify(elts[0])
+            if base:
+                fn.param_types[name] = base
+            for meta in elts[1:]:
+                if isinstance(meta, ast.Call) and b.qualify(meta.func) in DEPENDS:
+                    target = meta.args[0] if meta.args else _kw(meta, "dependency")
+                    dep = b.qualify(target) if target is not None else base
+                    if dep:
+                        fn.param_deps[name] = dep
+                        if target is None:
+                            self.s.registrations.append(Registration("dependency", dep, meta.lineno, meta.col_offset))
+            return
+        if isinstance(ann, ast.BinOp):  # X | None
+            ann = ann.left
+        qual = b.qualify(ann)
+        if qual:
+            fn.param_types[name] = qual
+            # an Annotated alias defined elsewhere: resolved by the index
+            fn.param_deps.setdefault(name, "alias:" + qual)
+
+    def _decorator(self, fn: Function, dec: ast.expr, b: Bindings) -> None:
+        call = dec if isinstance(dec, ast.Call) else None
+        func = call.func if call else dec
+        qual = b.qualify(func)
+        if qual:
+            fn.decorators.append(qual)
+        if qual in CACHE_DECORATORS:
+            fn.is_cached = True
+        last = (qual or dotted(func) or "").rsplit(".", 1)[-1]
+        if last in TASK_DECORATOR_NAMES:
+            fn.is_task = True
+        reg = lambda kind, owner=None: self.s.registrations.append(  # noqa: E731
+            Registration(kind, fn.qualname, fn.line, fn.col, owner)
+        )
+        if qual in LITESTAR_ROUTES:
+            reg("websocket" if qual.endswith("websocket") else "handler")
+            return
+        if qual and any(_fnmatch(qual, p) for p in self.extra_routes):
+            reg("handler")
+            return
+        if not isinstance(func, ast.Attribute) or call is None:
+            return
+        recv = func.value
+        owner = b.qualify(recv) or dotted(recv)
+        attr = func.attr
+        if attr in ROUTE_METHODS:
+            reg("websocket" if attr.startswith("websocket") else "handler", owner)
+        elif attr == "middleware" and _const_str(call.args[0] if call.args else None) == "http":
+            reg("middleware")
+        elif attr == "on_event":
+            event = _const_str(call.args[0] if call.args else _kw(call, "event_type"))
+            if event in ("startup", "shutdown"):
+                reg(event, owner)
+        elif attr == "exception_handler":
+            reg("exception", owner)
+
+
+def _fnmatch(name: str, pattern: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+class _ExprScanner(ast.NodeVisitor):
+    """Registrations made by expressions: Depends(), routes, middleware, lifespan=, on_startup."""
+
+    def __init__(self, owner: _Summarizer, b: Bindings, fn: Optional[Function]) -> None:
+        self.o = owner
+        self.b = b
+        self.fn = fn
+
+    def scan(self, node: ast.AST) -> None:
+        self.visit(node)
+
+    def visit_FunctionDef(self, node):  # nested defs are their own scope
+        return
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+    visit_ClassDef = visit_FunctionDef
+
+    def visit_Lambda(self, node):
+        return
+
+    def visit_Call(self, node: ast.Call) -> None:
+        self.generic_visit(node)
+        self.register(node)
+
+    def register(self, node: ast.Call) -> None:
+        """Record what this one call registers (no recursion)."""
+        s = self.o.s
+        b = self.b
+        qual = b.qualify(node.func)
+        add = s.registrations.append
+        if qual in DEPENDS:
+            target = node.args[0] if node.args else _kw(node, "dependency")
+            if target is not None:
+                dep = b.qualify(target)
+                if dep:
+                    add(Registration("dependency", dep, target.lineno, target.col_offset))
+            return
+        if qual in OWNER_CLASSES:
+            life = _kw(node, "lifespan")
+            if life is not None:
+                for item in life.elts if isinstance(life, (ast.List, ast.Tuple)) else [life]:
+                    ref = b.qualify(item)
+                    if ref:
+                        add(Registration("lifespan", ref, item.lineno, item.col_offset))
+            for key, kind in (("on_startup", "startup"), ("on_shutdown", "shutdown")):
+                seq = _kw(node, key)
+                if isinstance(seq, (ast.List, ast.Tuple)):
+                    for item in seq.elts:
+                        ref = b.qualify(item)
+                        if ref:
+                            add(Registration(kind + "_item", ref, item.lineno, item.col_offset))
+            for key in ("middleware",):
+                seq = _kw(node, key)
+                if isinstance(seq, (ast.List, ast.Tuple)):
+                    for item in seq.elts:
+                        if isinstance(item, ast.Call) and item.args:
+                            ref = b.qualify(item.args[0])
+                            if ref:
+                                add(Registration("middleware_class", ref, item.lineno, item.col_offset))
+            return
+        if qual in ROUTE_CLASSES:
+            endpoint = node.args[1] if len(node.args) > 1 else _kw(node, "endpoint")
+            if endpoint is not None:
+                ref = b.qualify(endpoint)
+                if ref:
+                    add(Registration(ROUTE_CLASSES[qual] if ROUTE_CLASSES[qual] != "http" else "handler",
+                                     ref, endpoint.lineno, endpoint.col_offset, owner="*route*"))
+            return
+        if qual in MIDDLEWARE_CLASS_FACTORIES and node.args:
+            ref = b.qualify(node.args[0])
+            if ref:
+                add(Registration("middleware_class", ref, node.lineno, node.col_offset))
+            return
+        func = node.func
+        if not isinstance(func, ast.Attribute):
+            return
+        attr = func.attr
+        owner = b.qualify(func.value) or dotted(func.value)
+        if attr in ADD_ROUTE_METHODS:
+            endpoint = node.args[1] if len(node.args) > 1 else _kw(node, "endpoint")
+            if endpoint is not None:
+                ref = b.qualify(endpoint)
+                if ref:
+                    kind = "websocket" if ADD_ROUTE_METHODS[attr] == "websocket" else "handler"
+                    add(Registration(kind, ref, endpoint.lineno, endpoint.col_offset, owner))
+        elif attr == "add_middleware" and node.args:
+            ref = b.qualify(node.args[0])
+            if ref:
+                add(Registration("middleware_class", ref, node.lineno, node.col_offset))
+        elif attr == "add_event_handler" and len(node.args) >= 2:
+            event = _const_str(node.args[0])
+            ref = b.qualify(node.args[1])
+            if event in ("startup", "shutdown") and ref:
+                add(Registration(event + "_item", ref, node.args[1].lineno, node.args[1].col_offset))
+        elif attr == "add_exception_handler" and len(node.args) >= 2:
+            ref = b.qualify(node.args[1])
+            if ref:
+                add(Registration("exception", ref, node.lineno, node.col_offset, owner))
+
+
+class _FunctionBody(ast.NodeVisitor):
+    """Walks one function body in order, tracking where local values come from."""
+
+    def __init__(self, owner: _Summarizer, fn: Function, b: Bindings, node) -> None:
+        self.o = owner
+        self.fn = fn
+        self.b = b
+        self.node = node
+        self.local: Dict[str, Origin] = {}
+        self.site_of: Dict[int, int] = {}
+        self.globals: Set[str] = set()
+        self.if_depth = 0
+        self.scanner = _ExprScanner(owner, b, fn)
+
+    def run(self) -> None:
+        # locals: names bound in the body shadow module-level names
+        for child in _toplevel(self.node.body):
+            if isinstance(child, ast.Global):
+                self.globals.update(child.names)
+            elif isinstance(child, (ast.Import, ast.ImportFrom)):
+                self.b.bind_import(child, self.o.s.name, self.o.s.is_package)
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                self.b.names[child.name] = f"{self.fn.qualname}.<locals>.{child.name}"
+        for child in ast.walk(self.node):
+            if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store) and child.id not in self.globals:
+                self.b.names.setdefault(child.id, f"{self.fn.qualname}.<locals>.{child.id}")
+        for stmt in self.node.body:
+            self.visit(stmt)
+
+    # -- scope boundaries -------------------------------------------------------------
+    def visit_FunctionDef(self, node):
+        for dec in node.decorator_list:
+            self.visit(dec)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_ClassDef(self, node):
+        return
+
+    def visit_If(self, node: ast.If) -> None:
+        self.visit(node.test)
+        self.if_depth += 1
+        for stmt in node.body + node.orelse:
+            self.visit(stmt)
+        self.if_depth -= 1
+
+    # -- origins ------------------------------------------------------------------------
+    def origin(self, node: Optional[ast.AST]) -> Optional[Origin]:
+        if node is None:
+            return None
+        if isinstance(node, ast.Await):
+            return self.origin(node.value)
+        if isinstance(node, ast.NamedExpr):
+            return self.origin(node.value)
+        if isinstance(node, ast.Call):
+            idx = self.site_of.get(id(node))
+            if idx is not None:
+                return ("site", str(idx))
+            callee = self.callee(node.func)
+            return ("call", callee) if callee else None
+        if isinstance(node, ast.Name):
+            if node.id in self.local:
+                return self.local[node.id]
+            if node.id in self.fn.params:
+                return ("param", node.id)
+            qual = self.b.qualify(node)
+            if qual and "<locals>" not in qual:
+                return ("global", qual)
+            return None
+        attr = state_attr(node)
+        if attr is not None:
+            return ("state", attr)
+        if isinstance(node, ast.Attribute):
+            base = node.value
+            if isinstance(base, ast.Name) and base.id in self.fn.param_types and base.id in self.fn.params:
+                cls = self.fn.param_types[base.id]
+                if base.id == (self.fn.params[0] if self.fn.params else None) and self.fn.cls:
+                    return ("attr", cls, node.attr)
+            qual = self.b.qualify(node)
+            if qual and "<locals>" not in qual:
+                return ("global", qual)
+        return None
+
+    def callee(self, func: ast.AST) -> Optional[str]:
+        """Qualified callee, with methods on typed locals/params resolved to their class."""
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            name = func.value.id
+            cls = None
+            if name in self.local and self.local[name][0] == "instance":
+                cls = self.local[name][1]
+            elif name in self.fn.param_types and name not in self.local:
+                cls = self.fn.param_types[name]
+            if cls:
+                return f"{cls}.{func.attr}"
+        return self.b.qualify(func)
+
+    # -- statements ---------------------------------------------------------------------
+    def visit_Global(self, node):
+        self.globals.update(node.names)
+
+    def _bind(self, target: ast.AST, origin: Optional[Origin], value: ast.AST) -> None:
+        site = self._site(origin)
+        if isinstance(target, ast.Name) and isinstance(value, ast.Call) and \
+                self.b.qualify(value.func) in OWNER_CLASSES:
+            self.o.s.owners.add(f"{self.fn.qualname}.<locals>.{target.id}")
+        if isinstance(target, ast.Name):
+            if target.id in self.globals:
+                if site is not None:
+                    site.stores.append(("global", f"{self.o.s.name}.{target.id}"))
+                    site.guarded = site.guarded or self.if_depth > 0
+                return
+            if origin is not None:
+                self.local[target.id] = origin
+            else:
+                inst = self._instance(value)
+                sentinel = is_sentinel(inst)
+                if sentinel:
+                    self.local[target.id] = ("sentinel", sentinel)
+                elif inst:
+                    self.local[target.id] = ("instance", inst)
+                else:
+                    self.local.pop(target.id, None)
+            if site is not None:
+                site.stores.append(("local", target.id))
+        elif isinstance(target, ast.Attribute):
+            attr = state_attr(target)
+            if site is not None:
+                if attr is not None:
+                    site.stores.append(("state", attr))
+                    self.o.s.state_ctors[attr] = site.ctor
+                else:
+                    site.stores.append(("attr", target.attr))
+                site.guarded = site.guarded or self.if_depth > 0
+            elif attr is not None and origin and origin[0] == "call":
+                pass
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for elt in target.elts:
+                self._bind(elt, None, elt)
+
+    def _instance(self, value: ast.AST) -> Optional[str]:
+        if isinstance(value, ast.Await):
+            value = value.value
+        if isinstance(value, ast.Call):
+            qual = self.b.qualify(value.func)
+            if qual and qual[:1].isalpha() and qual.rsplit(".", 1)[-1][:1].isupper():
+                return qual
+        return None
+
+    def _site(self, origin: Optional[Origin]) -> Optional[Site]:
+        if origin and origin[0] == "site":
+            return self.fn.sites[int(origin[1])]
+        return None
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.visit(node.value)
+        origin = self.origin(node.value)
+        for target in node.targets:
+            self._attr_flag(target, node.value)
+            self.visit_target(target)
+            self._bind(target, origin, node.value)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None:
+            self.visit(node.value)
+            self._bind(node.target, self.origin(node.value), node.value)
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self.visit(node.value)
+        self._bind(node.target, self.origin(node.value), node.value)
+
+    def visit_target(self, target: ast.AST) -> None:
+        if isinstance(target, ast.Attribute):
+            self.visit(target.value)
+        elif isinstance(target, ast.Subscript):
+            self.visit(target.value)
+            self.visit(target.slice)
+
+    def _attr_flag(self, target: ast.AST, value: ast.AST) -> None:
+        """``r.auto_close_connection_pool = True`` makes r own its pool."""
+        if (
+            isinstance(target, ast.Attribute)
+            and target.attr == "auto_close_connection_pool"
+            and isinstance(value, ast.Constant)
+            and value.value is True
+        ):
+            site = self._site(self.origin(target.value))
+            if site is not None:
+                site.auto_close = True
+
+    def _with(self, node) -> None:
+        for item in node.items:
+            self.visit(item.context_expr)
+            origin = self.origin(item.context_expr)
+            if origin is not None and origin[0] != "call" or self._closable_call(origin):
+                expr = item.context_expr
+                self.fn.closes.append(
+                    Close(expr.lineno, expr.col_offset, origin, "with", _text(expr))
+                )
+            if item.optional_vars is not None and origin is not None:
+                self._bind(item.optional_vars, origin, item.context_expr)
+        for stmt in node.body:
+            self.visit(stmt)
+
+    def _closable_call(self, origin: Optional[Origin]) -> bool:
+        return bool(origin) and origin[0] == "call"
+
+    visit_With = _with
+    visit_AsyncWith = _with
+
+    def visit_Return(self, node: ast.Return) -> None:
+        if node.value is not None:
+            self.visit(node.value)
+            origin = self.origin(node.value)
+            if origin:
+                self.fn.returns.append(origin)
+
+    def _yield(self, node) -> None:
+        self.fn.has_yield = True
+        if node.value is not None:
+            self.visit(node.value)
+            origin = self.origin(node.value)
+            if origin:
+                self.fn.returns.append(origin)
+            if isinstance(node.value, ast.Dict):
+                for key, val in zip(node.value.keys, node.value.values):
+                    name = _const_str(key)
+                    site = self._site(self.origin(val))
+                    if name and site is not None:
+                        site.stores.append(("state", name))
+                        self.o.s.state_ctors[name] = site.ctor
+
+    visit_Yield = _yield
+    visit_YieldFrom = _yield
+
+    # -- expressions --------------------------------------------------------------------
+    def visit_Call(self, node: ast.Call) -> None:
+        for child in [node.func, *node.args, *[k.value for k in node.keywords]]:
+            self.visit(child)
+        self.scanner.register(node)
+        callee_qual = self.b.qualify(node.func)
+        ctor = classify(callee_qual, self.o.extra_factories) or self._master_for(node)
+        if ctor is not None:
+            self._new_site(node, ctor, callee_qual or _text(node.func))
+            return
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            attr = func.attr
+            recv = func.value
+            if attr in CLOSE_METHODS:
+                target = recv
+                if isinstance(recv, ast.Attribute) and recv.attr == "connection_pool" and attr == "disconnect":
+                    target = recv.value
+                origin = self.origin(target)
+                if origin is not None:
+                    self.fn.closes.append(Close(node.lineno, node.col_offset, origin, attr, _text(recv)))
+                    return
+            if attr in CONTEXT_ENTERS and node.args:
+                origin = self.origin(node.args[0])
+                if origin is not None:
+                    self.fn.closes.append(Close(node.lineno, node.col_offset, origin, "enter", _text(node.args[0])))
+            if attr in OFF_LOOP:
+                for arg in node.args:
+                    ref = self.callee(arg) if isinstance(arg, (ast.Name, ast.Attribute)) else None
+                    if ref:
+                        self.fn.calls.append((ref, node.lineno))
+            origin = self.origin(recv)
+            if origin is not None and origin[0] in ("site", "state", "global", "param", "call", "attr"):
+                self.fn.commands.append(Command(node.lineno, node.col_offset, origin, attr))
+        if callee_qual and callee_qual.rsplit(".", 1)[-1] in CLOSERS and node.args:
+            origin = self.origin(node.args[0])
+            if origin is not None:
+                self.fn.closes.append(Close(node.lineno, node.col_offset, origin, "enter", _text(node.args[0])))
+        callee = self.callee(func)
+        if callee:
+            self.fn.calls.append((callee, node.lineno))
+
+    def _master_for(self, node: ast.Call) -> Optional[Ctor]:
+        func = node.func
+        if not (isinstance(func, ast.Attribute) and func.attr in ("master_for", "slave_for")):
+            return None
+        recv = func.value
+        if isinstance(recv, ast.Call):
+            flavor = is_sentinel(self.b.qualify(recv.func))
+        else:
+            origin = self.origin(recv)
+            if origin and origin[0] == "sentinel":
+                flavor = origin[1]
+            else:
+                flavor = self.o.s.sentinels.get(self.b.qualify(recv) or "")
+        return Ctor("client", flavor, "master_for", "redis") if flavor else None
+
+    def _new_site(self, node: ast.Call, ctor: Ctor, callee: str) -> None:
+        pool_arg = None
+        if ctor.method == "from_pool":
+            pool_arg = node.args[0] if node.args else _kw(node, "connection_pool")
+        elif ctor.kind == "client":
+            pool_arg = _kw(node, "connection_pool")
+        auto = _kw(node, "auto_close_connection_pool")
+        blocking = False
+        if ctor.kind == "pool":
+            blocking = "Blocking" in callee
+        elif pool_arg is not None:
+            inner = pool_arg.value if isinstance(pool_arg, ast.Await) else pool_arg
+            if isinstance(inner, ast.Call):
+                blocking = "Blocking" in (self.b.qualify(inner.func) or "")
+            else:
+                psite = self._site(self.origin(inner))
+                blocking = bool(psite and psite.ctor.kind == "pool" and "Blocking" in self._callee_of(psite))
+        pool_class = _kw(node, "connection_pool_class")
+        if pool_class is not None and "Blocking" in (_text(pool_class)):
+            blocking = True
+        site = Site(
+            line=node.lineno,
+            col=node.col_offset,
+            end_line=getattr(node, "end_lineno", node.lineno) or node.lineno,
+            end_col=getattr(node, "end_col_offset", node.col_offset) or node.col_offset,
+            ctor=ctor,
+            callee=callee,
+            pool_origin=self.origin(pool_arg) if pool_arg is not None else None,
+            auto_close=isinstance(auto, ast.Constant) and auto.value is True,
+            blocking_pool=blocking,
+        )
+        if pool_arg is not None and site.pool_origin is None:
+            site.pool_origin = ("unknown",)
+        self.site_of[id(node)] = len(self.fn.sites)
+        self.fn.sites.append(site)
+
+    def _callee_of(self, site: Site) -> str:
+        return site.callee
+
+    def visit_Lambda(self, node):
+        self.visit(node.body)
+
+
+def _text(node: ast.AST) -> str:
+    try:
+        return ast.unparse(node)
+    except Exception:  # pragma: no cover - unparse handles every node the parser makes
+        return "<expr>"
+
+
+def summarize(tree: ast.Module, name: str, path: str, is_package: bool = False,
+              extra_factories: Sequence[str] = (), extra_routes: Sequence[str] = ()) -> ModuleSummary:
+    return _Summarizer(name, path, is_package, extra_factories, extra_routes).run(tree)

@@ -1,0 +1,182 @@
+"""``redis-pool-lint``: the command-line face (``check``, ``rules``, ``rule``)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Dict, List, Optional, Sequence
+
+from . import __version__
+from .analysis.load import DEFAULT_EXCLUDE, Settings, build, find_root, is_test_file, iter_python_files
+from .filters import Selection, noqa_filter, split_codes
+from .rules import BY_CODE, RULES
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad command-line input: one line on stderr, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        raise UsageError(message)
+
+
+def _csv(value: str) -> List[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _add_selection(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--select", type=_csv, default=None, metavar="CODES",
+                   help="report only these codes or prefixes (default: RPL, without off-by-default codes)")
+    p.add_argument("--extend-select", type=_csv, action="append", default=[], metavar="CODES",
+                   help="add codes, e.g. RPL107,RPL204 (off by default)")
+    p.add_argument("--ignore", type=_csv, default=None, metavar="CODES")
+    p.add_argument("--extend-ignore", type=_csv, action="append", default=[], metavar="CODES")
+    p.add_argument("--exclude", type=_csv, default=None, metavar="PATTERNS",
+                   help="folders and files to skip (replaces the defaults)")
+    p.add_argument("--extend-exclude", type=_csv, action="append", default=[], metavar="PATTERNS")
+    p.add_argument("--route-decorators", type=_csv, action="append", default=[], metavar="PATTERNS",
+                   help="extra route decorators (fnmatch on qualified names)")
+    p.add_argument("--client-factories", type=_csv, action="append", default=[], metavar="PATTERNS",
+                   help="extra functions that build a Redis client (fnmatch on qualified names)")
+    p.add_argument("--include-tests", action="store_true", help="analyse test files too")
+    p.add_argument("--disable-noqa", action="store_true", help="report findings on # noqa lines too")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="redis-pool-lint", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"redis-pool-lint {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    check = sub.add_parser("check", help="report Redis clients built per request")
+    check.add_argument("paths", nargs="*", default=["."])
+    _add_selection(check)
+    sub.add_parser("rules", help="list the rule catalogue")
+    rule = sub.add_parser("rule", help="show one rule's documentation")
+    rule.add_argument("code")
+    return parser
+
+
+def _flat(groups: Sequence[Sequence[str]]) -> List[str]:
+    return [item for group in groups for item in group]
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return Settings(
+        extra_factories=tuple(_flat(args.client_factories)),
+        extra_routes=tuple(_flat(args.route_decorators)),
+        exclude=tuple(args.exclude) if args.exclude is not None else DEFAULT_EXCLUDE,
+        extend_exclude=tuple(_flat(args.extend_exclude)),
+        include_tests=args.include_tests,
+    )
+
+
+def selection_from(args: argparse.Namespace) -> Selection:
+    return Selection(
+        select=split_codes(args.select) if args.select is not None else None,
+        extend_select=split_codes(_flat(args.extend_select)),
+        ignore=split_codes(args.ignore) if args.ignore is not None else None,
+        extend_ignore=split_codes(_flat(args.extend_ignore)),
+    )
+
+
+def _display(arg: str, path: str) -> str:
+    """Show paths as flake8 does: joined onto the argument the user gave."""
+    base = arg if os.path.isdir(arg) else os.path.dirname(arg)
+    if os.path.isfile(arg):
+        return arg
+    return os.path.join(base, os.path.relpath(path, os.path.abspath(base)))
+
+
+def run_check(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
+    settings = settings_from(args)
+    selection = selection_from(args)
+    targets: Dict[str, str] = {}  # absolute path -> display path
+    status = EXIT_CLEAN
+    for arg in args.paths:
+        if not os.path.exists(arg):
+            err.write(f"{arg}: cannot read: no such file or directory\n")
+            status = EXIT_ERROR
+            continue
+        if os.path.isdir(arg) and not os.access(arg, os.R_OK | os.X_OK):
+            err.write(f"{arg}: cannot read: permission denied\n")
+            status = EXIT_ERROR
+            continue
+        for path in iter_python_files(arg, settings) if os.path.isdir(arg) else [os.path.abspath(arg)]:
+            targets.setdefault(path, _display(arg, path))
+    roots: Dict[str, List[str]] = {}
+    for path in targets:
+        roots.setdefault(find_root(path, args.paths), []).append(path)
+    found = 0
+    for root in sorted(roots):
+        wanted = roots[root]
+        result = build(root, settings, [p for p in wanted])
+        for path in sorted(wanted, key=lambda p: targets[p]):
+            shown = targets[path]
+            error = result.errors.get(path)
+            if error is not None:
+                err.write(f"{shown}: {error.message}\n")
+                status = EXIT_ERROR
+                continue
+            if not settings.include_tests and is_test_file(os.path.relpath(path, root)):
+                continue
+            findings = [f for f in result.findings.get(path, []) if selection.wants(f.code)]
+            if findings and not args.disable_noqa:
+                findings = noqa_filter(findings, _read_text(path))
+            for f in findings:
+                out.write(f"{shown}:{f.line}:{f.col + 1}: {f.message}\n")
+            found += len(findings)
+    if status == EXIT_CLEAN and found:
+        status = EXIT_FINDINGS
+    return status
+
+
+def _read_text(path: str) -> str:
+    import tokenize
+
+    try:
+        with tokenize.open(path) as fh:
+            return fh.read()
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return ""
+
+
+def run_rules(out=sys.stdout) -> int:
+    width = max(len(r.name) for r in RULES)
+    for r in RULES:
+        flag = "" if r.default_enabled else "  (off by default)"
+        out.write(f"{r.code}  {r.name:<{width}}  fix: {r.fix.value}{flag}\n")
+    return EXIT_CLEAN
+
+
+def run_rule(code: str, out=sys.stdout) -> int:
+    from .docs import rule_markdown
+
+    rule = BY_CODE.get(code.upper())
+    if rule is None:
+        raise UsageError(f"unknown rule {code!r}; see 'redis-pool-lint rules'")
+    out.write(rule_markdown(rule))
+    return EXIT_CLEAN
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = make_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command == "check":
+            return run_check(args)
+        if args.command == "rules":
+            return run_rules()
+        if args.command == "rule":
+            return run_rule(args.code)
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    except UsageError as exc:
+        sys.stderr.write(f"redis-pool-lint: error: {exc}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        sys.stderr.write("redis-pool-lint: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return EXIT_ERROR

@@ -1,0 +1,75 @@
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>RPL\d{3}(?:\s*,\s*RPL\d{3})*)")
+
+
+def case_files():
+    return sorted((FIXTURES / "cases").glob("RPL*/*.py"))
+
+
+def project_dirs():
+    return sorted(p for p in (FIXTURES / "projects").iterdir() if p.is_dir())
+
+
+def expected_in(directory: Path):
+    """{(relative path, line, code)} from ``# expect:`` markers under a directory."""
+    out = set()
+    for path in sorted(directory.rglob("*.py")):
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            m = EXPECT.search(line)
+            if m:
+                for code in re.split(r"\s*,\s*", m.group("codes")):
+                    out.add((path.relative_to(directory).as_posix(), lineno, code))
+    return out
+
+
+def materialize(src: Path, dest_root: Path) -> Path:
+    """Copy a case file or project into its own project folder (marked by pyproject.toml)."""
+    if src.is_file():
+        dest = dest_root / f"{src.parent.name}__{src.stem}"
+        dest.mkdir(parents=True)
+        shutil.copy(src, dest / src.name)
+    else:
+        dest = dest_root / src.name
+        shutil.copytree(src, dest)
+    (dest / "pyproject.toml").touch()
+    return dest
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    """Every fixture case and project, each as its own project, under one folder."""
+    base = tmp_path_factory.mktemp("corpus")
+    dirs = {}
+    for src in [*case_files(), *project_dirs()]:
+        dest = materialize(src, base)
+        dirs[dest.name] = (src, dest)
+    return base, dirs
+
+
+def run_tool(*args, cwd=None, check=False):
+    import subprocess
+
+    return subprocess.run(
+        [sys.executable, "-m", "redis_pool_lint", *args],
+        cwd=cwd, capture_output=True, text=True, check=check,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def run_flake8(*args, cwd=None):
+    import subprocess
+
+    return subprocess.run(
+        [sys.executable, "-m", "flake8", "--isolated", *args],
+        cwd=cwd, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )

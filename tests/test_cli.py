@@ -1,0 +1,183 @@
+"""``redis-pool-lint check``: exit codes, selection, excludes and bad input."""
+import os
+
+import pytest
+
+from conftest import ROOT, run_tool
+
+BAD = (
+    "from fastapi import FastAPI\n"
+    "import redis.asyncio as redis\n"
+    "app = FastAPI()\n"
+    "@app.get('/')\n"
+    "async def index():\n"
+    "    pool = redis.ConnectionPool()\n"
+    "    return await redis.Redis(connection_pool=pool).get('k')\n"
+)
+
+
+@pytest.fixture
+def project(tmp_path):
+    (tmp_path / "pyproject.toml").touch()
+    (tmp_path / "app.py").write_text(BAD)
+    return tmp_path
+
+
+def test_findings_exit_1_and_flake8_format(project):
+    res = run_tool("check", ".", cwd=project)
+    assert res.returncode == 1
+    assert res.stdout.splitlines() == [
+        "./app.py:6:12: RPL102 " + res.stdout.splitlines()[0].split(" RPL102 ")[1],
+        "./app.py:7:18: RPL101 " + res.stdout.splitlines()[1].split(" RPL101 ")[1],
+    ]
+
+
+def test_clean_tree_exit_0(tmp_path):
+    (tmp_path / "ok.py").write_text("import redis\nclient = redis.Redis()\n")
+    res = run_tool("check", str(tmp_path))
+    assert (res.returncode, res.stdout, res.stderr) == (0, "", "")
+
+
+@pytest.mark.parametrize(
+    "args, codes",
+    [
+        (["--select=RPL101"], {"RPL101"}),
+        (["--ignore=RPL101"], {"RPL102"}),
+        (["--extend-ignore=RPL1"], set()),
+        (["--select=RPL1", "--ignore=RPL102"], {"RPL101"}),
+        (["--ignore=RPL1", "--extend-select=RPL102"], {"RPL102"}),
+    ],
+)
+def test_select_and_ignore(project, args, codes):
+    res = run_tool("check", *args, ".", cwd=project)
+    assert {line.split()[1] for line in res.stdout.splitlines()} == codes
+    assert res.returncode == (1 if codes else 0)
+
+
+def test_python_m_entry_point_and_console_script_agree(project):
+    import shutil
+    import subprocess
+
+    script = shutil.which("redis-pool-lint")
+    if script is None:
+        pytest.skip("package not installed")
+    a = subprocess.run([script, "check", "."], cwd=project, capture_output=True, text=True)
+    b = run_tool("check", ".", cwd=project)
+    assert a.stdout == b.stdout and a.returncode == b.returncode == 1
+
+
+def test_excludes(project):
+    (project / "vendored").mkdir()
+    (project / "vendored" / "app.py").write_text(BAD)
+    (project / "venv").mkdir()
+    (project / "venv" / "pyvenv.cfg").touch()
+    (project / "venv" / "lib.py").write_text(BAD)
+    (project / "myenv").mkdir()
+    (project / "myenv" / "pyvenv.cfg").touch()
+    (project / "myenv" / "lib.py").write_text(BAD)
+    res = run_tool("check", ".", cwd=project)
+    paths = {line.split(":")[0] for line in res.stdout.splitlines()}
+    assert paths == {"./app.py", "./vendored/app.py"}
+    res = run_tool("check", "--extend-exclude=vendored", ".", cwd=project)
+    assert {line.split(":")[0] for line in res.stdout.splitlines()} == {"./app.py"}
+
+
+def test_test_files_are_skipped_by_default(project):
+    (project / "tests").mkdir()
+    (project / "tests" / "test_app.py").write_text(BAD)
+    res = run_tool("check", ".", cwd=project)
+    assert "tests/" not in res.stdout
+    res = run_tool("check", "--include-tests", ".", cwd=project)
+    assert "tests/test_app.py" in res.stdout
+
+
+def test_syntax_error_is_one_line_and_run_goes_on(project):
+    (project / "broken.py").write_text("import redis\ndef f(:\n")
+    res = run_tool("check", ".", cwd=project)
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    assert res.stderr.splitlines() == [res.stderr.splitlines()[0]]
+    assert res.stderr.startswith("./broken.py: cannot parse: ")
+    assert "RPL101" in res.stdout  # the other file was still checked
+
+
+def test_undecodable_file(project):
+    (project / "latin.py").write_bytes(b"import redis\nx = '\xff\xfe'\n")
+    res = run_tool("check", ".", cwd=project)
+    assert res.returncode == 2
+    assert "./latin.py: cannot" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_coding_cookie_and_bom_are_read(tmp_path):
+    (tmp_path / "pyproject.toml").touch()
+    (tmp_path / "a.py").write_bytes(b"# -*- coding: latin-1 -*-\n" + BAD.encode() + b"x = '\xe9'\n")
+    (tmp_path / "b.py").write_bytes(b"\xef\xbb\xbf" + BAD.encode())
+    res = run_tool("check", ".", cwd=tmp_path)
+    assert res.returncode == 1, res.stderr
+    assert {line.split(":")[0] for line in res.stdout.splitlines()} == {"./a.py", "./b.py"}
+
+
+def test_missing_path_and_unknown_option(tmp_path):
+    res = run_tool("check", str(tmp_path / "nope"))
+    assert res.returncode == 2 and "cannot read" in res.stderr and "Traceback" not in res.stderr
+    res = run_tool("check", "--frobnicate", str(tmp_path))
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == ["redis-pool-lint: error: unrecognized arguments: --frobnicate"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads everything")
+def test_unreadable_directory(project):
+    locked = project / "locked"
+    locked.mkdir()
+    locked.chmod(0)
+    try:
+        res = run_tool("check", str(locked))
+        assert res.returncode == 2 and "permission denied" in res.stderr
+    finally:
+        locked.chmod(0o755)
+
+
+def test_single_file_argument_still_sees_the_project(tmp_path):
+    """A dependency used from another module is found when only its file is given."""
+    (tmp_path / "pyproject.toml").touch()
+    (tmp_path / "deps.py").write_text(
+        "from redis.asyncio import Redis\n"
+        "async def get_redis():\n"
+        "    return Redis()\n"
+    )
+    (tmp_path / "routes.py").write_text(
+        "from fastapi import APIRouter, Depends\n"
+        "from deps import get_redis\n"
+        "router = APIRouter()\n"
+        "@router.get('/')\n"
+        "async def index(r=Depends(get_redis)):\n"
+        "    return await r.get('k')\n"
+    )
+    res = run_tool("check", "deps.py", cwd=tmp_path)
+    assert res.stdout.startswith("deps.py:3:12: RPL103 "), res.stdout
+
+
+def test_rules_and_rule_commands():
+    res = run_tool("rules")
+    assert res.returncode == 0 and len(res.stdout.splitlines()) == 14
+    res = run_tool("rule", "rpl001")
+    assert res.returncode == 0 and "shared-pool-closed-per-request" in res.stdout
+    res = run_tool("rule", "RPL999")
+    assert res.returncode == 2 and res.stderr.count("\n") == 1
+
+
+def test_readme_rule_section_matches_the_catalogue():
+    from redis_pool_lint.docs import sync_readme
+
+    assert sync_readme(str(ROOT / "README.md"), write=False), "run: python -m redis_pool_lint.docs"
+
+
+def test_every_rule_has_the_five_documentation_sections():
+    from redis_pool_lint.docs import SECTIONS, rule_markdown
+    from redis_pool_lint.rules import RULES
+
+    for rule in RULES:
+        text = rule_markdown(rule)
+        for section in SECTIONS:
+            assert f"**{section}.**" in text, (rule.code, section)
+        assert rule.code in (ROOT / "README.md").read_text()
