@@ -49,23 +49,26 @@ def split_codes(values: Iterable[str]) -> List[str]:
 
 
 def logical_ranges(source: str) -> Dict[int, Tuple[int, int]]:
-    """Map each physical line to the (first, last) line of its logical line."""
+    """Map each physical line to the line range flake8 searches for its ``# noqa``.
+
+    As flake8 does: a range ends at every NL or NEWLINE token, so it widens only over tokens
+    that span lines (multi-line strings, backslash continuations), not over brackets.
+    """
     mapping: Dict[int, Tuple[int, int]] = {}
-    start: Optional[int] = None
+    lo: Optional[int] = None
+    hi: Optional[int] = None
     try:
         for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-            if tok.type in (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT,
-                            tokenize.ENCODING):
+            if tok.type in (tokenize.ENDMARKER, tokenize.DEDENT):
                 continue
-            if start is None:
-                start = tok.start[0]
-            if tok.type in (tokenize.NEWLINE, tokenize.ENDMARKER):
-                end = tok.end[0]
-                for line in range(start, end + 1):
-                    mapping[line] = (start, end)
-                start = None
-    except (tokenize.TokenError, SyntaxError, IndentationError):
-        pass
+            lo = tok.start[0] if lo is None else min(lo, tok.start[0])
+            hi = tok.end[0] if hi is None else max(hi, tok.end[0])
+            if tok.type in (tokenize.NL, tokenize.NEWLINE):
+                for line in range(lo, hi + 1):
+                    mapping[line] = (lo, hi)
+                lo = hi = None
+    except (tokenize.TokenError, SyntaxError):
+        return {}
     return mapping
 
 

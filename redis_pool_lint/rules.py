@@ -42,12 +42,13 @@ class Rule:
 _SINGLETON = """\
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    app.state.redis = Redis(connection_pool=BlockingConnectionPool.from_url(
-        REDIS_URL, max_connections=50, timeout=5))
+    pool = BlockingConnectionPool.from_url(REDIS_URL, max_connections=50, timeout=5)
+    app.state.redis = Redis(connection_pool=pool)
     try:
         yield
     finally:
         await app.state.redis.aclose()
+        await pool.aclose()  # the client does not own a pool it was given
 
 app = FastAPI(lifespan=lifespan)
 
@@ -373,8 +374,8 @@ await app.state.redis.aclose()
 app.state.redis = Redis.from_url(REDIS_URL)
 """,
         use_instead="""\
-app.state.redis = Redis(connection_pool=BlockingConnectionPool.from_url(
-    REDIS_URL, max_connections=50, timeout=5))
+pool = BlockingConnectionPool.from_url(REDIS_URL, max_connections=50, timeout=5)
+app.state.redis = Redis(connection_pool=pool)
 """,
         fix_safety="Unsafe: requests now wait for a connection instead of failing, which "
         "changes latency under load.",

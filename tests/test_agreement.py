@@ -42,6 +42,7 @@ def test_off_by_default_codes_need_naming(corpus):
 
 
 def test_flake8_honours_noqa_like_check(tmp_path):
+    """noqa scope is flake8's: the physical line, widened only by multi-line tokens."""
     (tmp_path / "pyproject.toml").touch()
     (tmp_path / "app.py").write_text(
         "from fastapi import FastAPI\n"
@@ -52,15 +53,26 @@ def test_flake8_honours_noqa_like_check(tmp_path):
         "    return await Redis().get('k')  # noqa: RPL101\n"
         "@app.get('/b')\n"
         "async def b():\n"
-        "    r = Redis(\n"
+        "    r = Redis(  # noqa\n"
         "        host='h',\n"
-        "    )  # noqa\n"
+        "    )\n"
         "    return await r.get('k')\n"
         "@app.get('/c')\n"
         "async def c():\n"
         "    return await Redis().get('k')  # noqa: E501\n"
+        "@app.get('/d')\n"
+        "async def d():\n"
+        "    r = Redis(host=\"\"\"h\n"
+        "\"\"\")  # noqa: RPL1\n"
+        "    return await r.get('k')\n"
+        "@app.get('/e')\n"
+        "async def e():\n"
+        "    r = Redis(\n"
+        "        host='h',\n"
+        "    )  # noqa\n"
+        "    return await r.get('k')\n"
     )
     flake = parse(run_flake8("--select=RPL", ".", cwd=tmp_path).stdout)
     check = parse(run_tool("check", ".", cwd=tmp_path).stdout)
-    assert flake == check == [("app.py", 15, 19, "RPL101")]
-    assert len(parse(run_tool("check", "--disable-noqa", ".", cwd=tmp_path).stdout)) == 3
+    assert flake == check == [("app.py", 15, 19, "RPL101"), ("app.py", 23, 9, "RPL101")]
+    assert len(parse(run_tool("check", "--disable-noqa", ".", cwd=tmp_path).stdout)) == 5

@@ -209,6 +209,11 @@ class Project:
                 elif kind == "dependency":
                     for target in self._dependency_targets(reg.target, near):
                         seeds.append((target, Scope("dependency", (target,))))
+                elif kind == "dependency_instance":
+                    canon = self.canonical(reg.target, near)
+                    found = self._inherited(f"{canon}.__call__", near)
+                    if found and found in self.functions:
+                        seeds.append((found, Scope("dependency", (found,))))
                 elif kind == "middleware":
                     for target in self.callable_targets(reg.target, near):
                         seeds.append((target, Scope("middleware", (target,))))

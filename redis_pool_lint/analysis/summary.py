@@ -544,7 +544,11 @@ class _ExprScanner(ast.NodeVisitor):
         add = s.registrations.append
         if qual in DEPENDS:
             target = node.args[0] if node.args else _kw(node, "dependency")
-            if target is not None:
+            if isinstance(target, ast.Call):  # Depends(Limiter(5)): the instance's __call__
+                dep = b.qualify(target.func)
+                if dep:
+                    add(Registration("dependency_instance", dep, target.lineno, target.col_offset))
+            elif target is not None:
                 dep = b.qualify(target)
                 if dep:
                     add(Registration("dependency", dep, target.lineno, target.col_offset))
@@ -681,6 +685,10 @@ class _FunctionBody(ast.NodeVisitor):
             if qual and "<locals>" not in qual:
                 return ("global", qual)
             return None
+        if isinstance(node, ast.Attribute):
+            path = dotted(node)
+            if path is not None and path in self.local:
+                return self.local[path]
         attr = state_attr(node)
         if attr is not None:
             return ("state", attr)
@@ -738,6 +746,9 @@ class _FunctionBody(ast.NodeVisitor):
                 site.stores.append(("local", target.id))
         elif isinstance(target, ast.Attribute):
             attr = state_attr(target)
+            path = dotted(target)
+            if path is not None and origin is not None:
+                self.local[path] = origin
             if site is not None:
                 if attr is not None:
                     site.stores.append(("state", attr))
