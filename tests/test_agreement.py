@@ -74,5 +74,5 @@ def test_flake8_honours_noqa_like_check(tmp_path):
     )
     flake = parse(run_flake8("--select=RPL", ".", cwd=tmp_path).stdout)
     check = parse(run_tool("check", ".", cwd=tmp_path).stdout)
-    assert flake == check == [("app.py", 15, 19, "RPL101"), ("app.py", 23, 9, "RPL101")]
+    assert flake == check == [("app.py", 15, 18, "RPL101"), ("app.py", 23, 9, "RPL101")]
     assert len(parse(run_tool("check", "--disable-noqa", ".", cwd=tmp_path).stdout)) == 5
