@@ -32,8 +32,48 @@ class Scope:
     websocket: bool = False
 
 
+class ModuleNames:
+    """Find a project module by its dotted name, or by a suffix of it.
+
+    The root a tool is run from is not always the root of the import path (``backend/app``
+    imported as ``app``), and one tree may hold several projects: a suffix match picks the
+    candidate that shares the longest package prefix with the importing module.
+    """
+
+    def __init__(self, names: Iterable[str], packages: Iterable[str] = ()) -> None:
+        self.exact = set(names)
+        packages = set(packages)
+        self.suffixes: Dict[str, List[str]] = {}
+        for name in self.exact:
+            parts = name.split(".")
+            for i in range(1, len(parts)):
+                # an import path starts at a plain folder, never inside a package
+                if ".".join(parts[:i]) in packages:
+                    continue
+                self.suffixes.setdefault(".".join(parts[i:]), []).append(name)
+
+    def find(self, dotted_name: str, near: str) -> Optional[str]:
+        if dotted_name in self.exact:
+            return dotted_name
+        candidates = self.suffixes.get(dotted_name)
+        if not candidates:
+            return None
+        if len(candidates) == 1:
+            return candidates[0]
+        near_parts = near.split(".")
+
+        def shared(name: str) -> Tuple[int, int]:
+            parts = name.split(".")
+            n = 0
+            while n < min(len(parts), len(near_parts)) and parts[n] == near_parts[n]:
+                n += 1
+            return n, -len(parts)
+
+        return max(sorted(candidates), key=shared)
+
+
 class Project:
-    def __init__(self, summaries: Iterable[ModuleSummary]) -> None:
+    def __init__(self, summaries: Iterable[ModuleSummary], packages: Optional[Iterable[str]] = None) -> None:
         self.modules: Dict[str, ModuleSummary] = {}
         for summary in summaries:
             self.modules[summary.name] = summary
@@ -43,7 +83,9 @@ class Project:
         self.redis_globals: Dict[str, Ctor] = {}
         self.instances: Dict[str, str] = {}
         self.state_ctors: Dict[str, Ctor] = {}
-        self._suffixes: Dict[str, List[str]] = {}
+        if packages is None:
+            packages = [m.name for m in self.modules.values() if m.is_package]
+        self.names = ModuleNames(self.modules, packages)
         for mod in self.modules.values():
             for qual, fn in mod.functions.items():
                 self.functions[qual] = (mod, fn)
@@ -55,10 +97,8 @@ class Project:
                 self.instances[f"{mod.name}.{name}"] = cls
             for attr, ctor in mod.state_ctors.items():
                 self.state_ctors.setdefault(attr, ctor)
-            parts = mod.name.split(".")
-            for i in range(1, len(parts)):
-                self._suffixes.setdefault(".".join(parts[i:]), []).append(mod.name)
         self._canon: Dict[Tuple[str, str], str] = {}
+        self._resolving: set = set()
         self.scopes: Dict[str, Scope] = {}
         self.lifespans: Dict[str, Tuple[int, int]] = {}
         self.startups: List[Tuple[str, str, int, int]] = []  # (kind, qualname, line, col)
@@ -67,23 +107,7 @@ class Project:
 
     # -- names ------------------------------------------------------------------------------
     def _module_for(self, dotted_name: str, near: str) -> Optional[str]:
-        """The project module named ``dotted_name``, or the one it is a suffix of (closest)."""
-        if dotted_name in self.modules:
-            return dotted_name
-        candidates = self._suffixes.get(dotted_name)
-        if not candidates:
-            return None
-        if len(candidates) == 1:
-            return candidates[0]
-
-        def shared(name: str) -> int:
-            a, b = name.split("."), near.split(".")
-            n = 0
-            while n < min(len(a), len(b)) and a[n] == b[n]:
-                n += 1
-            return n
-
-        return max(candidates, key=shared)
+        return self.names.find(dotted_name, near)
 
     def canonical(self, qual: str, near: str = "") -> str:
         """Follow module re-exports, module-path suffixes and instances to a defined name."""
@@ -104,7 +128,16 @@ class Project:
                     continue
                 rest = parts[cut:]
                 if not rest:
-                    rewritten = mod
+                    # ``pkg.name`` where pkg's __init__ rebinds ``name`` (a function re-exported
+                    # from the submodule of the same name): the package attribute wins.
+                    parent = self.modules.get(mod.rpartition(".")[0])
+                    export = parent.exports.get(parts[-1]) if parent else None
+                    if export and export != result and export not in self._resolving \
+                            and self._canonical_guarded(export, parent.name) != mod:
+                        rewritten = export
+                        near = parent.name
+                    else:
+                        rewritten = mod
                     break
                 summary = self.modules[mod]
                 head = rest[0]
@@ -125,6 +158,13 @@ class Project:
             result = rewritten
         self._canon[key] = result
         return result
+
+    def _canonical_guarded(self, qual: str, near: str) -> str:
+        self._resolving.add(qual)
+        try:
+            return self.canonical(qual, near)
+        finally:
+            self._resolving.discard(qual)
 
     def _inherited(self, qual: str, near: str) -> Optional[str]:
         cls, _, method = qual.rpartition(".")

@@ -15,11 +15,19 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .detect import Finding, detect
-from .index import Project
+from .index import ModuleNames, Project
+from .resolve import resolve_relative
 from .summary import ModuleSummary, summarize
 
-#: Text that any file with a finding, or any project worth indexing, must contain.
-PREFILTER = re.compile(rb"redis|valkey", re.IGNORECASE)
+#: Text that a module building or naming a Redis client contains. A tree without it anywhere
+#: is never parsed; in one with it, only the modules connected to these by imports are.
+PREFILTER = re.compile(rb"\b(?:aio)?redis\b|\bvalkey\b|Redis|Valkey")
+#: Closing app state whose Redis-ness is only known from the lifespan (``app.state.cache``).
+STATE_CLOSE = re.compile(rb"\.state\.\w+\.(?:aclose|close|disconnect)\b|with[ \t][^\n:]*\.state\.\w+[ \t]*(?:as\b|:|,)")
+IMPORT = re.compile(
+    rb"^[ \t]*(?:from[ \t]+([.\w]+)[ \t]+import[ \t]*(\([^)]*\)|[^\n;#]*)|import[ \t]+([^\n;#]+))",
+    re.MULTILINE,
+)
 
 ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", "tox.ini", ".flake8", ".git")
 DEFAULT_EXCLUDE = (
@@ -155,19 +163,93 @@ def describe_error(exc: BaseException) -> str:
     return f"cannot read: {exc}"
 
 
+def imported_names(data: bytes, module: str, is_package: bool) -> List[str]:
+    """Dotted names a module may import (``from a import b`` gives ``a`` and ``a.b``)."""
+    out: List[str] = []
+    for m in IMPORT.finditer(data):
+        base, names, plain = m.group(1), m.group(2), m.group(3)
+        if plain is not None:
+            for item in plain.split(b","):
+                words = item.split()
+                if words:
+                    out.append(words[0].decode("ascii", "replace"))
+            continue
+        text = base.decode("ascii", "replace")
+        level = len(text) - len(text.lstrip("."))
+        target = text[level:] or None
+        absolute = resolve_relative(module, is_package, level, target) if level else text
+        out.append(absolute)
+        for item in names.strip(b"()").replace(b"\\", b" ").split(b","):
+            words = item.split()
+            if words and words[0] != b"*":
+                out.append(f"{absolute}.{words[0].decode('ascii', 'replace')}" if absolute
+                           else words[0].decode("ascii", "replace"))
+    return out
+
+
+def _seed_pattern(settings: Settings) -> "re.Pattern[bytes]":
+    words = [PREFILTER.pattern]
+    for pattern in settings.extra_factories:
+        literal = re.sub(r"[*?\[\]]", " ", pattern.rsplit(".", 1)[-1]).split()
+        words.extend(re.escape(w.encode()) for w in literal)
+        if not literal:
+            return re.compile(rb"")
+    return re.compile(b"|".join(words))
+
+
+def packages_of(files: Dict[str, Tuple[str, bool]]) -> List[str]:
+    return [name for name, is_package in files.values() if is_package]
+
+
+def select_modules(files: Dict[str, Tuple[str, bool]], seeds: Iterable[str],
+                   imports: Dict[str, List[str]]) -> List[str]:
+    """Files worth parsing: the seeds, every module that imports one (transitively), and
+    every module those import (for re-exports, route owners and base classes)."""
+    by_name = {name: path for path, (name, _) in files.items()}
+    names = ModuleNames(by_name, packages_of(files))
+    deps: Dict[str, set] = {}
+    users: Dict[str, set] = {}
+    for path, found in imports.items():
+        near = files[path][0]
+        for dotted_name in found:
+            target = names.find(dotted_name, near)
+            if target is not None and by_name[target] != path:
+                deps.setdefault(path, set()).add(by_name[target])
+                users.setdefault(by_name[target], set()).add(path)
+    relevant = set(seeds)
+    stack = list(relevant)
+    while stack:
+        for user in users.get(stack.pop(), ()):
+            if user not in relevant:
+                relevant.add(user)
+                stack.append(user)
+    selected = set(relevant)
+    stack = list(relevant)
+    while stack:
+        for dep in deps.get(stack.pop(), ()):
+            if dep not in selected:
+                selected.add(dep)
+                stack.append(dep)
+    return [p for p in files if p in selected]
+
+
 def build(root: str, settings: Settings, extra_files: Sequence[str] = ()) -> ProjectResult:
-    """Index every Python file under ``root`` (plus ``extra_files``) and detect."""
+    """Index the Python files under ``root`` (plus ``extra_files``) and detect."""
     result = ProjectResult(root=root)
     files = iter_python_files(root, settings)
+    known = set(files)
     for extra in extra_files:
         extra = os.path.abspath(extra)
-        if extra not in files:
+        if extra not in known:
+            known.add(extra)
             files.append(extra)
     if not settings.include_tests:
         files = [f for f in files if not is_test_file(os.path.relpath(f, root))]
     result.files = files
-    blobs: Dict[str, bytes] = {}
-    any_redis = False
+    seed_re = _seed_pattern(settings)
+    modules: Dict[str, Tuple[str, bool]] = {}
+    imports: Dict[str, List[str]] = {}
+    seeds: List[str] = []
     for path in files:
         try:
             with open(path, "rb") as fh:
@@ -175,25 +257,30 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = ()) -> Pro
         except OSError as exc:
             result.errors[path] = ParseError(path, f"cannot read: {exc.strerror or exc}")
             continue
-        blobs[path] = data
-        if not any_redis and PREFILTER.search(data):
-            any_redis = True
-    if not any_redis and not settings.extra_factories:
+        modules[path] = module_name(root, path)
+        imports[path] = imported_names(data, *modules[path])
+        if seed_re.search(data) or STATE_CLOSE.search(data):
+            seeds.append(path)
+    if not seeds:
         return result  # nothing here can produce a finding: parse nothing
     summaries: List[ModuleSummary] = []
-    for path, data in blobs.items():
+    for path in select_modules(modules, seeds, imports):
         try:
-            tree = parse_source(data, path)
+            with open(path, "rb") as fh:
+                tree = parse_source(fh.read(), path)
+        except OSError as exc:
+            result.errors[path] = ParseError(path, f"cannot read: {exc.strerror or exc}")
+            continue
         except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError, LookupError) as exc:
             result.errors[path] = ParseError(path, describe_error(exc))
             continue
-        name, is_package = module_name(root, path)
+        name, is_package = modules[path]
         try:
             summaries.append(summarize(tree, name, path, is_package,
                                        settings.extra_factories, settings.extra_routes))
         except RecursionError:
             result.errors[path] = ParseError(path, "cannot analyse: expressions nested too deeply")
-    project = Project(summaries)
+    project = Project(summaries, packages_of(modules))
     result.project = project
     result.findings = detect(project)
     return result

@@ -212,6 +212,17 @@ def _toplevel(body: Sequence[ast.stmt]):
             yield from _toplevel(case.body)
 
 
+def _own_nodes(fn: ast.AST):
+    """Nodes of a function body, not descending into nested defs, classes or lambdas."""
+    stack = list(fn.body)
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                stack.append(child)
+
+
 def state_attr(node: ast.AST) -> Optional[str]:
     """``x`` for ``<anything>.state.x``."""
     if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and node.value.attr == "state":
@@ -639,7 +650,7 @@ class _FunctionBody(ast.NodeVisitor):
                 self.b.bind_import(child, self.o.s.name, self.o.s.is_package)
             elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 self.b.names[child.name] = f"{self.fn.qualname}.<locals>.{child.name}"
-        for child in ast.walk(self.node):
+        for child in _own_nodes(self.node):
             if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store) and child.id not in self.globals:
                 self.b.names.setdefault(child.id, f"{self.fn.qualname}.<locals>.{child.id}")
         for stmt in self.node.body:
