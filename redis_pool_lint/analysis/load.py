@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import functools
 import os
 import re
 import sys
@@ -21,7 +22,7 @@ from .summary import ModuleSummary, summarize
 
 #: Text that a module building or naming a Redis client contains. A tree without it anywhere
 #: is never parsed; in one with it, only the modules connected to these by imports are.
-PREFILTER = re.compile(rb"\b(?:aio)?redis\b|\bvalkey\b|Redis|Valkey")
+PREFILTER = re.compile(rb"\b(?:aio)?redis\b|\bvalkey\b|(?:Redis|Valkey)(?![a-z])")
 #: Closing app state whose Redis-ness is only known from the lifespan (``app.state.cache``).
 STATE_CLOSE = re.compile(rb"\.state\.\w+\.(?:aclose|close|disconnect)\b|with[ \t][^\n:]*\.state\.\w+[ \t]*(?:as\b|:|,)")
 IMPORT = re.compile(
@@ -71,18 +72,26 @@ def is_test_file(path: str) -> bool:
     return any(p in ("tests", "test") for p in parts[:-1])
 
 
+@functools.lru_cache(maxsize=4096)
+def has_marker(folder: str) -> bool:
+    return any(os.path.exists(os.path.join(folder, m)) for m in ROOT_MARKERS)
+
+
+@functools.lru_cache(maxsize=4096)
+def _marked_ancestor(folder: str) -> Optional[str]:
+    if has_marker(folder):
+        return folder
+    parent = os.path.dirname(folder)
+    return None if parent == folder else _marked_ancestor(parent)
+
+
 def find_root(path: str, fallbacks: Sequence[str] = ()) -> str:
     """The nearest ancestor with a project marker, else the given path that contains ``path``."""
     path = os.path.abspath(path)
     here = path if os.path.isdir(path) else os.path.dirname(path)
-    cur = here
-    while True:
-        if any(os.path.exists(os.path.join(cur, m)) for m in ROOT_MARKERS):
-            return cur
-        parent = os.path.dirname(cur)
-        if parent == cur:
-            break
-        cur = parent
+    marked = _marked_ancestor(here)
+    if marked is not None:
+        return marked
     best = None
     for given in fallbacks:
         given = os.path.abspath(given)
@@ -103,8 +112,9 @@ def _excluded(name: str, full: str, patterns: Iterable[str]) -> bool:
     return False
 
 
-def iter_python_files(root: str, settings: Settings) -> List[str]:
-    """Python files under ``root``, skipping excluded folders and virtual environments."""
+def iter_python_files(root: str, settings: Settings, nested_projects: bool = True) -> List[str]:
+    """Python files under ``root``, skipping excluded folders and virtual environments
+    (and, with ``nested_projects=False``, folders that are projects of their own)."""
     patterns = settings.exclude + settings.extend_exclude
     out = []
     if os.path.isfile(root):
@@ -114,6 +124,8 @@ def iter_python_files(root: str, settings: Settings) -> List[str]:
         for d in dirnames:
             full = os.path.join(dirpath, d)
             if _excluded(d, full, patterns) or os.path.exists(os.path.join(full, "pyvenv.cfg")):
+                continue
+            if not nested_projects and has_marker(os.path.abspath(full)):
                 continue
             keep.append(d)
         dirnames[:] = sorted(keep)
@@ -197,14 +209,19 @@ def _seed_pattern(settings: Settings) -> "re.Pattern[bytes]":
     return re.compile(b"|".join(words))
 
 
+#: How far to follow imports out of the relevant modules: far enough for a re-export through a
+#: package ``__init__``, a route owner or a base class defined next door; not the whole stdlib.
+FORWARD_HOPS = 2
+
+
 def packages_of(files: Dict[str, Tuple[str, bool]]) -> List[str]:
     return [name for name, is_package in files.values() if is_package]
 
 
 def select_modules(files: Dict[str, Tuple[str, bool]], seeds: Iterable[str],
                    imports: Dict[str, List[str]]) -> List[str]:
-    """Files worth parsing: the seeds, every module that imports one (transitively), and
-    every module those import (for re-exports, route owners and base classes)."""
+    """Files worth parsing: the seeds, every module that imports one (transitively), and the
+    modules those import, ``FORWARD_HOPS`` deep (re-exports, route owners, base classes)."""
     by_name = {name: path for path, (name, _) in files.items()}
     names = ModuleNames(by_name, packages_of(files))
     deps: Dict[str, set] = {}
@@ -224,19 +241,17 @@ def select_modules(files: Dict[str, Tuple[str, bool]], seeds: Iterable[str],
                 relevant.add(user)
                 stack.append(user)
     selected = set(relevant)
-    stack = list(relevant)
-    while stack:
-        for dep in deps.get(stack.pop(), ()):
-            if dep not in selected:
-                selected.add(dep)
-                stack.append(dep)
+    frontier = relevant
+    for _ in range(FORWARD_HOPS):
+        frontier = {dep for path in frontier for dep in deps.get(path, ()) if dep not in selected}
+        selected |= frontier
     return [p for p in files if p in selected]
 
 
 def build(root: str, settings: Settings, extra_files: Sequence[str] = ()) -> ProjectResult:
     """Index the Python files under ``root`` (plus ``extra_files``) and detect."""
     result = ProjectResult(root=root)
-    files = iter_python_files(root, settings)
+    files = iter_python_files(root, settings, nested_projects=False)
     known = set(files)
     for extra in extra_files:
         extra = os.path.abspath(extra)

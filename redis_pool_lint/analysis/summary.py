@@ -212,17 +212,6 @@ def _toplevel(body: Sequence[ast.stmt]):
             yield from _toplevel(case.body)
 
 
-def _own_nodes(fn: ast.AST):
-    """Nodes of a function body, not descending into nested defs, classes or lambdas."""
-    stack = list(fn.body)
-    while stack:
-        node = stack.pop()
-        yield node
-        for child in ast.iter_child_nodes(node):
-            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-                stack.append(child)
-
-
 def state_attr(node: ast.AST) -> Optional[str]:
     """``x`` for ``<anything>.state.x``."""
     if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and node.value.attr == "state":
@@ -650,9 +639,6 @@ class _FunctionBody(ast.NodeVisitor):
                 self.b.bind_import(child, self.o.s.name, self.o.s.is_package)
             elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 self.b.names[child.name] = f"{self.fn.qualname}.<locals>.{child.name}"
-        for child in _own_nodes(self.node):
-            if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Store) and child.id not in self.globals:
-                self.b.names.setdefault(child.id, f"{self.fn.qualname}.<locals>.{child.id}")
         for stmt in self.node.body:
             self.visit(stmt)
 
@@ -728,6 +714,14 @@ class _FunctionBody(ast.NodeVisitor):
         return self.b.qualify(func)
 
     # -- statements ---------------------------------------------------------------------
+    def visit_For(self, node) -> None:
+        self.visit(node.iter)
+        self._bind(node.target, None, node.target)
+        for stmt in node.body + node.orelse:
+            self.visit(stmt)
+
+    visit_AsyncFor = visit_For
+
     def visit_Global(self, node):
         self.globals.update(node.names)
 
@@ -737,6 +731,9 @@ class _FunctionBody(ast.NodeVisitor):
                 self.b.qualify(value.func) in OWNER_CLASSES:
             self.o.s.owners.add(f"{self.fn.qualname}.<locals>.{target.id}")
         if isinstance(target, ast.Name):
+            # a local from here on: it shadows a module-level name of the same spelling
+            if target.id not in self.globals:
+                self.b.names[target.id] = f"{self.fn.qualname}.<locals>.{target.id}"
             if target.id in self.globals:
                 if site is not None:
                     site.stores.append(("global", f"{self.o.s.name}.{target.id}"))
