@@ -1,17 +1,17 @@
 """The flake8 face: report the project's findings for the file flake8 is checking.
 
-flake8 runs every installed plugin on every file, whatever ``--select`` says. So nothing here
-runs at import or option time; the project is analysed lazily, once per process, and a tree
-with no Redis in it costs one text scan. flake8 applies ``noqa``, select and ignore itself.
+flake8 imports and runs every installed plugin on every file, whatever ``--select`` says. So
+importing this module loads nothing but the catalogue, options are only stored, and the
+project is analysed lazily, once per process; a tree with no Redis in it costs one text scan.
+flake8 applies ``noqa``, select and ignore itself.
 """
 from __future__ import annotations
 
 import ast
 import os
-from typing import Iterator, List, Sequence, Tuple
+from typing import Any, Iterator, Optional, Sequence, Tuple
 
 from . import __version__
-from .analysis.load import DEFAULT_EXCLUDE, Settings, project_for
 from .rules import DEFAULT_OFF, is_enabled
 
 
@@ -19,10 +19,8 @@ class Plugin:
     name = "redis-pool-lint"
     version = __version__
 
-    settings = Settings()
-    select: Sequence[str] = ()
-    extend_select: Sequence[str] = ()
-    filenames: Sequence[str] = ()
+    options: Any = None
+    _settings: Any = None
 
     def __init__(self, tree: ast.AST, filename: str) -> None:
         self.filename = filename
@@ -49,21 +47,34 @@ class Plugin:
 
     @classmethod
     def parse_options(cls, options) -> None:
-        cls.settings = Settings(
-            extra_factories=tuple(options.rpl_client_factories or ()),
-            extra_routes=tuple(options.rpl_route_decorators or ()),
-            exclude=tuple(options.exclude or ()) + DEFAULT_EXCLUDE,
-            extend_exclude=tuple(getattr(options, "extend_exclude", None) or ()),
-        )
-        cls.select = tuple(options.select or ())
-        cls.extend_select = tuple(options.extend_select or ())
-        cls.filenames = tuple(getattr(options, "filenames", None) or ())
+        cls.options = options
+        cls._settings = None
+
+    @classmethod
+    def _analysis_settings(cls):
+        if cls._settings is None:
+            from .analysis.load import DEFAULT_EXCLUDE, Settings
+
+            o = cls.options
+            cls._settings = Settings(
+                extra_factories=tuple(_opt(o, "rpl_client_factories")),
+                extra_routes=tuple(_opt(o, "rpl_route_decorators")),
+                exclude=tuple(_opt(o, "exclude")) + DEFAULT_EXCLUDE,
+                extend_exclude=tuple(_opt(o, "extend_exclude")),
+            )
+        return cls._settings
 
     def run(self) -> Iterator[Tuple[int, int, str, type]]:
         if self.filename in ("stdin", "-", None):
             return
-        result = project_for(self.filename, self.settings, self.filenames)
-        findings: List = result.findings.get(os.path.abspath(self.filename), [])
-        for f in findings:
-            if is_enabled(f.code, self.select, self.extend_select):
+        from .analysis.load import project_for
+
+        result = project_for(self.filename, self._analysis_settings(), _opt(self.options, "filenames"))
+        select, extend = _opt(self.options, "select"), _opt(self.options, "extend_select")
+        for f in result.findings.get(os.path.abspath(self.filename), ()):
+            if is_enabled(f.code, select, extend):
                 yield f.line, f.col, f.message, type(self)
+
+
+def _opt(options: Optional[Any], name: str) -> Sequence[str]:
+    return tuple(getattr(options, name, None) or ()) if options is not None else ()
