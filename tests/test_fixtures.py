@@ -45,3 +45,24 @@ def test_every_code_has_positive_and_negative_cases():
         assert any(rule.code in p.read_text() for p in bad), f"no {rule.code} marker in {folder}"
         for p in ok:
             assert "# expect:" not in p.read_text() or rule.code not in p.read_text(), p
+
+
+EVAL = FIXTURES / "eval"
+
+
+@pytest.mark.parametrize("case", sorted(p.name for p in EVAL.iterdir() if p.is_dir()))
+def test_eval_case_default_selection(case):
+    """Realistic apps (written blind to the detector), with the default selection: exactly the
+    marked findings, none else. Each case folder is its own project."""
+    from redis_pool_lint.filters import Selection
+
+    directory = EVAL / case
+    result = build(str(directory), Settings())
+    assert not result.errors, result.errors
+    selection = Selection()
+    got = set()
+    for path, fs in result.findings.items():
+        with open(path, encoding="utf-8") as fh:
+            kept = noqa_filter([f for f in fs if selection.wants(f.code)], fh.read())
+        got.update((Path_rel(f.path, directory), f.line, f.code) for f in kept)
+    assert got == expected_in(directory)
