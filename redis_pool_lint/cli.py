@@ -52,6 +52,16 @@ def make_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="report Redis clients built per request")
     check.add_argument("paths", nargs="*", default=["."])
     _add_selection(check)
+    fix = sub.add_parser("fix", help="rewrite per-request clients into one lifespan client")
+    fix.add_argument("paths", nargs="*", default=["."])
+    _add_selection(fix)
+    fix.add_argument("--diff", action="store_true", help="print a unified diff, write nothing")
+    fix.add_argument("--unsafe-fixes", action="store_true", help="also apply fixes marked unsafe")
+    fix.add_argument("--app", metavar="MODULE:ATTR", help="the app that gets the lifespan (uvicorn's notation)")
+    fix.add_argument("--max-connections", type=int, default=50, metavar="N",
+                     help="bound of the shared blocking pool (default 50)")
+    fix.add_argument("--pool-timeout", type=float, default=10.0, metavar="SECONDS",
+                     help="how long a request waits for a free connection (default 10)")
     sub.add_parser("rules", help="list the rule catalogue")
     rule = sub.add_parser("rule", help="show one rule's documentation")
     rule.add_argument("code")
@@ -132,6 +142,56 @@ def run_check(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
     return status
 
 
+def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
+    from .fix.apply import fix_project, write_atomic
+    from .fix.plan import Options
+
+    if args.max_connections < 1 or args.pool_timeout <= 0:
+        raise UsageError("--max-connections and --pool-timeout must be positive")
+    settings = settings_from(args)
+    options = Options(selection=selection_from(args), unsafe=args.unsafe_fixes, app=args.app,
+                      max_connections=args.max_connections, pool_timeout=args.pool_timeout,
+                      disable_noqa=args.disable_noqa)
+    roots: Dict[str, List[str]] = {}
+    status = EXIT_CLEAN
+    for arg in args.paths:
+        if not os.path.exists(arg):
+            err.write(f"{arg}: cannot read: no such file or directory\n")
+            status = EXIT_ERROR
+            continue
+        files = iter_python_files(arg, settings) if os.path.isdir(arg) else [os.path.abspath(arg)]
+        for path in files:
+            roots.setdefault(find_root(path, args.paths), []).append(path)
+    changed = fixed = left = 0
+    for root in sorted(roots):
+        outcome = fix_project(root, settings, options, roots[root])
+        rel = lambda p: os.path.relpath(p)  # noqa: E731
+        for f, reason in outcome.plan.skipped:
+            err.write(f"{rel(f.path)}:{f.line}:{f.col + 1}: {f.code} not fixed: {reason}\n")
+        left += len(outcome.plan.skipped)
+        if outcome.error:
+            err.write(f"redis-pool-lint: {outcome.error}\n")
+            left += len(outcome.plan.fixed)
+            status = max(status, EXIT_FINDINGS)
+            continue
+        if args.diff:
+            out.write(outcome.diff(rel))
+        else:
+            for path, data in outcome.new.items():
+                try:
+                    write_atomic(path, data)
+                except OSError as exc:
+                    err.write(f"{rel(path)}: cannot write: {exc.strerror or exc}\n")
+                    status = EXIT_ERROR
+        changed += len(outcome.new)
+        fixed += len(outcome.plan.fixed) if outcome.new else 0
+    verb = "would change" if args.diff else "changed"
+    err.write(f"redis-pool-lint: {verb} {changed} file(s), fixed {fixed} finding(s), {left} left\n")
+    if status == EXIT_CLEAN and (changed or left):
+        status = EXIT_FINDINGS
+    return status
+
+
 def _read_text(path: str) -> str:
     import tokenize
 
@@ -166,6 +226,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args = parser.parse_args(argv)
         if args.command == "check":
             return run_check(args)
+        if args.command == "fix":
+            return run_fix(args)
         if args.command == "rules":
             return run_rules()
         if args.command == "rule":

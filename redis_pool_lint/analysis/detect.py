@@ -12,6 +12,8 @@ from .index import Project, Scope
 from .resolve import Ctor
 from .summary import Close, Function, ModuleSummary, Origin, Site
 
+REQUEST_CLASSES = frozenset({"Request", "WebSocket", "HTTPConnection"})
+
 # Client methods that do no I/O: calling them from async code does not block the loop.
 NON_IO = frozenset(
     {"pipeline", "pubsub", "lock", "client", "get_encoder", "get_connection_kwargs",
@@ -152,6 +154,8 @@ class _Detector:
         for i, site in enumerate(fn.sites):
             if site.guarded and any(s[0] in ("global", "state", "attr") for s in site.stores):
                 continue  # a lazily created singleton
+            if site.none_guard and fn.param_types.get(site.none_guard, "").rsplit(".", 1)[-1] in REQUEST_CLASSES:
+                continue  # `if request is None:` runs only when called outside a request
             if self.owns_shared_pool(fn, site):
                 closes = [c for c in fn.closes if c.origin == ("site", str(i))]
                 closes_far = closed_elsewhere.get(id(site), [])

@@ -25,6 +25,9 @@ from .summary import ModuleSummary, summarize
 PREFILTER = re.compile(rb"\b(?:aio)?redis\b|\bvalkey\b|(?:Redis|Valkey)(?![a-z])")
 #: Closing app state whose Redis-ness is only known from the lifespan (``app.state.cache``).
 STATE_CLOSE = re.compile(rb"\.state\.\w+\.(?:aclose|close|disconnect)\b|with[ \t][^\n:]*\.state\.\w+[ \t]*(?:as\b|:|,)")
+#: App constructions are always parsed (the fixer must see every candidate app), but do not
+#: pull in their importers.
+APP_CALL = re.compile(rb"\b(?:FastAPI|Starlette|Litestar)[ \t]*\(")
 IMPORT = re.compile(
     rb"^[ \t]*(?:from[ \t]+([.\w]+)[ \t]+import[ \t]*(\([^)]*\)|[^\n;#]*)|import[ \t]+([^\n;#]+))",
     re.MULTILINE,
@@ -219,7 +222,7 @@ def packages_of(files: Dict[str, Tuple[str, bool]]) -> List[str]:
 
 
 def select_modules(files: Dict[str, Tuple[str, bool]], seeds: Iterable[str],
-                   imports: Dict[str, List[str]]) -> List[str]:
+                   imports: Dict[str, List[str]], also: Iterable[str] = ()) -> List[str]:
     """Files worth parsing: the seeds, every module that imports one (transitively), and the
     modules those import, ``FORWARD_HOPS`` deep (re-exports, route owners, base classes)."""
     by_name = {name: path for path, (name, _) in files.items()}
@@ -240,7 +243,7 @@ def select_modules(files: Dict[str, Tuple[str, bool]], seeds: Iterable[str],
             if user not in relevant:
                 relevant.add(user)
                 stack.append(user)
-    selected = set(relevant)
+    selected = relevant | set(also)
     frontier = relevant
     for _ in range(FORWARD_HOPS):
         frontier = {dep for path in frontier for dep in deps.get(path, ()) if dep not in selected}
@@ -248,8 +251,19 @@ def select_modules(files: Dict[str, Tuple[str, bool]], seeds: Iterable[str],
     return [p for p in files if p in selected]
 
 
-def build(root: str, settings: Settings, extra_files: Sequence[str] = ()) -> ProjectResult:
-    """Index the Python files under ``root`` (plus ``extra_files``) and detect."""
+def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
+          sources: Optional[Dict[str, bytes]] = None) -> ProjectResult:
+    """Index the Python files under ``root`` (plus ``extra_files``) and detect.
+
+    ``sources`` replaces files' contents (the fixer checks its output before writing it)."""
+    sources = sources or {}
+
+    def read(path: str) -> bytes:
+        if path in sources:
+            return sources[path]
+        with open(path, "rb") as fh:
+            return fh.read()
+
     result = ProjectResult(root=root)
     files = iter_python_files(root, settings, nested_projects=False)
     known = set(files)
@@ -265,10 +279,10 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = ()) -> Pro
     modules: Dict[str, Tuple[str, bool]] = {}
     imports: Dict[str, List[str]] = {}
     seeds: List[str] = []
+    apps: List[str] = []
     for path in files:
         try:
-            with open(path, "rb") as fh:
-                data = fh.read()
+            data = read(path)
         except OSError as exc:
             result.errors[path] = ParseError(path, f"cannot read: {exc.strerror or exc}")
             continue
@@ -276,13 +290,14 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = ()) -> Pro
         imports[path] = imported_names(data, *modules[path])
         if seed_re.search(data) or STATE_CLOSE.search(data):
             seeds.append(path)
+        elif APP_CALL.search(data):
+            apps.append(path)
     if not seeds:
         return result  # nothing here can produce a finding: parse nothing
     summaries: List[ModuleSummary] = []
-    for path in select_modules(modules, seeds, imports):
+    for path in select_modules(modules, seeds, imports, apps):
         try:
-            with open(path, "rb") as fh:
-                tree = parse_source(fh.read(), path)
+            tree = parse_source(read(path), path)
         except OSError as exc:
             result.errors[path] = ParseError(path, f"cannot read: {exc.strerror or exc}")
             continue

@@ -30,6 +30,9 @@ ADD_ROUTE_METHODS = {
     "add_websocket_route": "websocket",
     "add_api_websocket_route": "websocket",
 }
+APP_CLASSES = frozenset(
+    {"fastapi.FastAPI", "fastapi.applications.FastAPI", "starlette.applications.Starlette"}
+)
 OWNER_CLASSES = frozenset(
     {
         "fastapi.FastAPI",
@@ -95,6 +98,12 @@ class Site:
     #: where the result was stored: ("global", q) | ("state", attr) | ("attr", name) | ("local", n)
     stores: List[Origin] = field(default_factory=list)
     guarded: bool = False
+    #: names the arguments read: (name, qualified target or None when local to the function)
+    arg_names: List[Tuple[str, Optional[str]]] = field(default_factory=list)
+    #: keyword names given to the constructor (``**kw`` is "**")
+    keywords: List[str] = field(default_factory=list)
+    #: built only under ``if <param> is None:``: the parameter (a factory's no-request branch)
+    none_guard: Optional[str] = None
 
 
 @dataclass
@@ -160,6 +169,19 @@ class Registration:
 
 
 @dataclass
+class AppSite:
+    """A ``FastAPI(...)``/``Starlette(...)`` construction: where the lifespan goes."""
+
+    qualname: str  # the variable it is assigned to
+    callee: str
+    line: int
+    col: int
+    #: the enclosing factory function, if built inside one
+    factory: Optional[str]
+    keywords: List[str]
+
+
+@dataclass
 class ModuleSummary:
     name: str
     path: str
@@ -180,6 +202,9 @@ class ModuleSummary:
     #: module-level ``X = Annotated[T, Depends(f)]`` aliases: name -> qualified f
     dep_aliases: Dict[str, str] = field(default_factory=dict)
     imports_framework: bool = False
+    apps: List[AppSite] = field(default_factory=list)
+    #: module-level import bindings as written: name -> (module text, level, object or None)
+    import_forms: Dict[str, Tuple[str, int, Optional[str]]] = field(default_factory=dict)
     #: module-level Sentinel instances: qualified name -> flavor
     sentinels: Dict[str, str] = field(default_factory=dict)
 
@@ -249,6 +274,11 @@ class _Summarizer:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 b.bind_import(node, mod, self.s.is_package)
                 self._note_framework(node)
+                for alias in node.names:
+                    if isinstance(node, ast.ImportFrom):
+                        self.s.import_forms[alias.asname or alias.name] = (node.module or "", node.level, alias.name)
+                    elif alias.asname:
+                        self.s.import_forms[alias.asname] = (alias.name, 0, None)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 b.names[node.name] = f"{mod}.{node.name}"
         for name, target in b.names.items():
@@ -278,6 +308,9 @@ class _Summarizer:
                 self.s.redis_globals[name] = ctor
             elif callee in OWNER_CLASSES:
                 self.s.owners.add(qual)
+                if callee in APP_CLASSES:
+                    self.s.apps.append(AppSite(qual, callee, inner.lineno, inner.col_offset, None,
+                                               [k.arg or "**" for k in inner.keywords]))
             elif is_sentinel(callee):
                 self.s.sentinels[qual] = is_sentinel(callee)
             elif callee:
@@ -629,6 +662,7 @@ class _FunctionBody(ast.NodeVisitor):
         self.globals: Set[str] = set()
         self.if_depth = 0
         self.scanner = _ExprScanner(owner, b, fn)
+        self.none_guards: List[Optional[str]] = []
 
     def run(self) -> None:
         # locals: names bound in the body shadow module-level names
@@ -655,8 +689,19 @@ class _FunctionBody(ast.NodeVisitor):
     def visit_If(self, node: ast.If) -> None:
         self.visit(node.test)
         self.if_depth += 1
-        for stmt in node.body + node.orelse:
+        test = node.test
+        guard = None
+        if (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and len(test.ops) == 1
+                and isinstance(test.ops[0], ast.Is) and isinstance(test.comparators[0], ast.Constant)
+                and test.comparators[0].value is None and test.left.id in self.fn.params):
+            guard = test.left.id
+        self.none_guards.append(guard)
+        for stmt in node.body:
             self.visit(stmt)
+        self.none_guards[-1] = None
+        for stmt in node.orelse:
+            self.visit(stmt)
+        self.none_guards.pop()
         self.if_depth -= 1
 
     # -- origins ------------------------------------------------------------------------
@@ -729,7 +774,12 @@ class _FunctionBody(ast.NodeVisitor):
         site = self._site(origin)
         if isinstance(target, ast.Name) and isinstance(value, ast.Call) and \
                 self.b.qualify(value.func) in OWNER_CLASSES:
-            self.o.s.owners.add(f"{self.fn.qualname}.<locals>.{target.id}")
+            owner = f"{self.fn.qualname}.<locals>.{target.id}"
+            self.o.s.owners.add(owner)
+            callee = self.b.qualify(value.func)
+            if callee in APP_CLASSES:
+                self.o.s.apps.append(AppSite(owner, callee, value.lineno, value.col_offset,
+                                             self.fn.qualname, [k.arg or "**" for k in value.keywords]))
         if isinstance(target, ast.Name):
             # a local from here on: it shadows a module-level name of the same spelling
             if target.id not in self.globals:
@@ -955,6 +1005,19 @@ class _FunctionBody(ast.NodeVisitor):
         )
         if pool_arg is not None and site.pool_origin is None:
             site.pool_origin = ("unknown",)
+        site.keywords = [k.arg or "**" for k in node.keywords]
+        for arg in [*node.args, *[k.value for k in node.keywords]]:
+            for sub in ast.walk(arg):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
+                    qual = self.b.qualify(sub)
+                    if sub.id in self.fn.params or (qual and "<locals>" in qual):
+                        qual = None
+                    elif qual is None and sub.id not in _BUILTINS:
+                        qual = None
+                    elif qual is None:
+                        qual = "builtins." + sub.id
+                    site.arg_names.append((sub.id, qual))
+        site.none_guard = next((g for g in reversed(self.none_guards) if g), None)
         self.site_of[id(node)] = len(self.fn.sites)
         self.fn.sites.append(site)
 
@@ -963,6 +1026,9 @@ class _FunctionBody(ast.NodeVisitor):
 
     def visit_Lambda(self, node):
         self.visit(node.body)
+
+
+_BUILTINS = frozenset(dir(__import__("builtins")))
 
 
 def _text(node: ast.AST) -> str:

@@ -1,0 +1,544 @@
+"""From findings to a plan of edits across files: the fixer never detects on its own.
+
+The plan says, per file, which construction becomes the shared client, which closes go, which
+``async with`` blocks unwrap, which parameter a handler gains, and, in the app's module, how
+the lifespan is created or merged. ``transform.py`` carries it out with libcst.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Set, Tuple
+
+from ..analysis.detect import Finding
+from ..analysis.index import Project
+from ..analysis.load import ProjectResult
+from ..analysis.summary import AppSite, Function, ModuleSummary, Site
+from ..filters import Selection, noqa_filter
+from ..rules import BY_CODE, Fix
+
+SITE_CODES = ("RPL001", "RPL101", "RPL103", "RPL104", "RPL106")
+REQUEST_TYPES = {
+    "fastapi.Request": "Request",
+    "fastapi.requests.Request": "Request",
+    "starlette.requests.Request": "Request",
+    "fastapi.WebSocket": "WebSocket",
+    "fastapi.websockets.WebSocket": "WebSocket",
+    "starlette.websockets.WebSocket": "WebSocket",
+    "starlette.requests.HTTPConnection": "HTTPConnection",
+    "fastapi.requests.HTTPConnection": "HTTPConnection",
+}
+# Client keyword arguments that mean the same thing on a connection pool.
+POOL_KEYWORDS = frozenset(
+    "host port db username password socket_timeout socket_connect_timeout socket_keepalive "
+    "socket_keepalive_options decode_responses encoding encoding_errors client_name "
+    "health_check_interval retry_on_timeout retry_on_error retry protocol".split()
+)
+# Keywords of ``Redis.from_url`` that configure the client, not the pool.
+CLIENT_ONLY = frozenset({"single_connection_client", "auto_close_connection_pool"})
+
+
+@dataclass
+class Options:
+    selection: Selection = field(default_factory=Selection)
+    unsafe: bool = False
+    app: Optional[str] = None
+    max_connections: int = 50
+    pool_timeout: float = 10.0
+    disable_noqa: bool = False
+
+
+@dataclass
+class Singleton:
+    """One shared client built in the lifespan."""
+
+    name: str
+    key: Tuple
+    build: str
+    close: str  # "await {x}.aclose()" or "{x}.close()"
+    imports: List[Tuple[str, Optional[str], Optional[str], int]]  # (module, obj, asname, level)
+
+
+@dataclass
+class FileEdits:
+    """Positions are (line, byte column) from the ``ast``; the transform maps them."""
+
+    replace_calls: Dict[Tuple[int, int], str] = field(default_factory=dict)
+    remove_closes: Set[Tuple[int, int]] = field(default_factory=set)
+    unwrap_withs: Dict[Tuple[int, int], str] = field(default_factory=dict)
+    add_params: Dict[int, Tuple[str, str, bool]] = field(default_factory=dict)  # def line -> (name, annotation, optional)
+    #: factories also called outside requests: def line -> (site position, shared expression)
+    guard_factories: Dict[int, Tuple[Tuple[int, int], str]] = field(default_factory=dict)
+    module: str = ""
+    is_package: bool = False
+    renames: Set[Tuple[int, int]] = field(default_factory=set)
+    imports: List[Tuple[str, Optional[str], Optional[str], int]] = field(default_factory=list)
+    # app module
+    app_call: Optional[Tuple[int, int]] = None
+    app_kwarg: Optional[str] = None
+    drop_app_kwargs: Tuple[str, ...] = ()
+    drop_event_decorators: Set[int] = field(default_factory=set)
+    new_lifespan: Optional[Tuple[int, str]] = None  # (line of statement to insert before, code)
+    merge_lifespan: Optional[Tuple[int, List[str], List[str]]] = None  # (def line, setup, teardown)
+
+    def empty(self) -> bool:
+        return not (self.replace_calls or self.remove_closes or self.unwrap_withs or self.renames
+                    or self.app_call or self.new_lifespan or self.merge_lifespan or self.guard_factories)
+
+
+@dataclass
+class Plan:
+    edits: Dict[str, FileEdits] = field(default_factory=dict)
+    fixed: List[Finding] = field(default_factory=list)
+    skipped: List[Tuple[Finding, str]] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
+
+    def file(self, path: str, module: Optional[ModuleSummary] = None) -> FileEdits:
+        edits = self.edits.setdefault(path, FileEdits())
+        if module is not None:
+            edits.module, edits.is_package = module.name, module.is_package
+        return edits
+
+
+class Skip(Exception):
+    """A finding the fixer leaves alone, with the reason the user is told."""
+
+
+def _module_path(project: Project, qualname: str) -> Tuple[ModuleSummary, Function]:
+    return project.functions[qualname]
+
+
+def _site_of(fn: Function, finding: Finding) -> Optional[Tuple[int, Site]]:
+    for i, site in enumerate(fn.sites):
+        if (site.line, site.col, site.end_line, site.end_col) == finding.span:
+            return i, site
+    return None
+
+
+class Planner:
+    def __init__(self, result: ProjectResult, options: Options, sources: Dict[str, str]) -> None:
+        self.r = result
+        self.p: Project = result.project
+        self.o = options
+        self.sources = sources
+        self.plan = Plan()
+        self.singletons: Dict[Tuple, Singleton] = {}
+        self.app: Optional[Tuple[ModuleSummary, AppSite]] = None
+
+    # -- entry --------------------------------------------------------------------------
+    def run(self) -> Plan:
+        if self.p is None:
+            return self.plan
+        findings = self._wanted()
+        site_groups: Dict[Tuple[str, int], List[Finding]] = {}
+        for f in findings:
+            rule = BY_CODE[f.code]
+            if rule.fix in (Fix.NONE, Fix.DISPLAY) or (rule.fix is Fix.UNSAFE and not self.o.unsafe):
+                self.plan.skipped.append((f, f"{rule.fix.value} fix" if rule.fix is not Fix.UNSAFE
+                                          else "unsafe fix: pass --unsafe-fixes"))
+                continue
+            if f.code in SITE_CODES and f.function:
+                site_groups.setdefault((f.function, f.span[0] * 100000 + f.span[1]), []).append(f)
+            elif f.code == "RPL203":
+                self.plan.file(f.path).renames.add((f.line, f.col))
+                self.plan.fixed.append(f)
+            elif f.code == "RPL002":
+                self._shared_close(f)
+            else:
+                self.plan.skipped.append((f, "not fixed automatically yet"))
+        if site_groups:
+            try:
+                self.app = self._find_app()
+            except Skip as exc:
+                for group in site_groups.values():
+                    self.plan.skipped.extend((f, str(exc)) for f in group)
+                site_groups = {}
+        for group in site_groups.values():
+            try:
+                self._site(group)
+                self.plan.fixed.extend(group)
+            except Skip as exc:
+                self.plan.skipped.extend((f, str(exc)) for f in group)
+        if self.singletons:
+            try:
+                self._lifespan()
+            except Skip as exc:
+                # without a lifespan, no site may change: drop those edits
+                self._drop_site_edits(str(exc))
+        by_path = {m.path: m for m in self.p.modules.values()}
+        for path, edits in self.plan.edits.items():
+            if path in by_path:
+                edits.module, edits.is_package = by_path[path].name, by_path[path].is_package
+        self.plan.edits = {k: v for k, v in self.plan.edits.items() if not v.empty()}
+        return self.plan
+
+    def _wanted(self) -> List[Finding]:
+        out = []
+        for path, fs in self.r.findings.items():
+            fs = [f for f in fs if self.o.selection.wants(f.code)]
+            if fs and not self.o.disable_noqa:
+                fs = noqa_filter(fs, self.sources.get(path, ""))  # noqa'd findings are never fixed
+            out.extend(fs)
+        return out
+
+    # -- the app --------------------------------------------------------------------------
+    def _find_app(self) -> Tuple[ModuleSummary, AppSite]:
+        apps = [(m, a) for m in self.p.modules.values() for a in m.apps]
+        if self.o.app:
+            mod_name, _, attr = self.o.app.partition(":")
+            for m, a in apps:
+                if m.name.endswith(mod_name) and (a.qualname == f"{m.name}.{attr}"
+                                                  or (a.factory or "").endswith(f".{attr}")):
+                    return m, a
+            raise Skip(f"--app {self.o.app}: no FastAPI()/Starlette() construction there")
+        if not apps:
+            raise Skip("no FastAPI()/Starlette() app found to hold the lifespan")
+        if len(apps) > 1:
+            names = ", ".join(f"{m.name}:{a.qualname.rsplit('.', 1)[-1]}" for m, a in apps)
+            raise Skip(f"several apps ({names}): choose one with --app module:attr")
+        return apps[0]
+
+    # -- one construction site ----------------------------------------------------------
+    def _site(self, group: List[Finding]) -> None:
+        f = group[0]
+        mod, fn = _module_path(self.p, f.function)
+        found = _site_of(fn, f)
+        if found is None:
+            raise Skip("construction not found")
+        index, site = found
+        locals_used = sorted({n for n, q in site.arg_names if q is None})
+        if site.ctor.method == "from_pool" and site.pool_origin and site.pool_origin[0] == "state":
+            locals_used = []  # the argument is the shared pool itself, not a configuration
+        if locals_used:
+            raise Skip("constructor arguments depend on the request ("
+                       + ", ".join(f"`{n}`" for n in locals_used) + "): cannot build it once")
+        singleton = self._singleton(mod, site)
+        edits = self.plan.file(mod.path)
+        outside = self._outside_callers(fn) if f.role == "dependency" else []
+        if outside:
+            self._guard_factory(mod, fn, site, singleton, outside)
+            return
+        conn = self._connection(mod, fn, f)
+        shared = f"{conn}.state.{singleton.name}"
+        origin = ("site", str(index))
+        withs = [c for c in fn.closes if c.origin == origin and c.method == "with" and (c.line, c.col) == (site.line, site.col)]
+        if withs:
+            edits.unwrap_withs[(site.line, site.col)] = shared
+        else:
+            edits.replace_calls[(site.line, site.col)] = shared
+        for close in fn.closes:
+            if close.origin != origin or (close.line, close.col) == (site.line, site.col):
+                continue
+            if close.method == "with":
+                edits.unwrap_withs[(close.line, close.col)] = close.text
+            elif close.method in ("aclose", "close", "disconnect"):
+                edits.remove_closes.add((close.line, close.col))
+            else:
+                raise Skip(f"closed through `{close.text}` in a way the fixer does not rewrite")
+        # closes of this client made by callers (a yield dependency's user closing it)
+        for (rmod, rfn) in (self.p.functions[q] for q in self.p.scopes):
+            for close in rfn.closes:
+                if close.origin[0] in ("param", "call") and self._resolves_to(rfn, close.origin, site):
+                    target = self.plan.file(rmod.path)
+                    if close.method == "with":
+                        target.unwrap_withs[(close.line, close.col)] = close.text
+                    else:
+                        target.remove_closes.add((close.line, close.col))
+
+    def _outside_callers(self, fn: Function) -> List[str]:
+        """Functions outside request scope (a CLI, a worker, the lifespan) that call ``fn``."""
+        out = []
+        for qual, (mod, caller) in self.p.functions.items():
+            if qual in self.p.scopes:
+                continue
+            for callee, _line in caller.calls:
+                if fn.qualname in self.p.callable_targets(callee, mod.name):
+                    out.append(qual)
+                    break
+        return out
+
+    def _guard_factory(self, mod: ModuleSummary, fn: Function, site: Site, single: Singleton,
+                       outside: List[str]) -> None:
+        """Keep the factory working for its other callers: with no request, it builds a client
+        of its own as before; in a request, it returns the shared one."""
+        if fn.has_yield or len(fn.returns) != 1 or fn.returns[0] != ("site", "0") or len(fn.sites) != 1:
+            raise Skip("factory also called outside requests (" + ", ".join(f"`{q.rsplit('.', 1)[-1]}`" for q in outside)
+                       + ") and not a plain `return <client>`: split it by hand")
+        if "request" in fn.params:
+            raise Skip("a parameter named `request` is in the way")
+        edits = self.plan.file(mod.path)
+        edits.add_params[fn.line] = ("request", "Request", True)
+        edits.imports.append(("fastapi" if mod.imports_framework else "starlette.requests", "Request", None, 0))
+        edits.guard_factories[fn.line] = ((site.line, site.col), f"request.app.state.{single.name}")
+
+    def _resolves_to(self, fn: Function, origin, site: Site) -> bool:
+        from ..analysis.detect import _Detector
+
+        return any(kind == "site" and b is site for kind, _, b in _Detector(self.p).resolve(fn, origin))
+
+    def _connection(self, mod: ModuleSummary, fn: Function, f: Finding) -> str:
+        """The expression that reaches the app in this function; add a parameter if needed."""
+        for param in fn.params:
+            kind = REQUEST_TYPES.get(fn.param_types.get(param, ""))
+            if kind:
+                return f"{param}.app"
+        if f.role == "middleware" and fn.name == "__call__" and "scope" in fn.params:
+            return 'scope["app"]'
+        untyped = [p for p in fn.params if p not in fn.param_types and p not in fn.param_deps]
+        if fn.cls and untyped and untyped[0] == fn.params[0]:
+            untyped = untyped[1:]
+        if f.role in ("handler", "middleware") and untyped and untyped[0] in ("request", "websocket", "req", "ws"):
+            return f"{untyped[0]}.app"
+        if f.role not in ("handler", "dependency"):
+            raise Skip("no Request/WebSocket in reach to find the app's state")
+        if "request" in fn.params:
+            raise Skip("a parameter named `request` that is not a Request is in the way")
+        framework = "fastapi" if mod.imports_framework else "starlette.requests"
+        self.plan.file(mod.path).add_params[fn.line] = ("request", "Request", False)
+        self.plan.file(mod.path).imports.append((framework if framework == "fastapi" else "starlette.requests",
+                                                 "Request", None, 0))
+        return "request.app"
+
+    def _singleton(self, mod: ModuleSummary, site: Site) -> Singleton:
+        ctor = site.ctor
+        if ctor.library not in ("redis", "valkey") or ctor.flavor not in ("async", "sync"):
+            raise Skip(f"{ctor.library} {ctor.flavor} clients are not rewritten automatically")
+        if ctor.method not in ("init", "from_url", "from_pool") or ctor.kind != "client":
+            raise Skip("only Redis(...), from_url(...) and from_pool(...) clients are rewritten")
+        if "Cluster" in site.callee:
+            raise Skip("cluster clients are not rewritten automatically")
+        if "**" in site.keywords:
+            raise Skip("constructor takes **kwargs: cannot tell which options it passes")
+        lib = ctor.library + (".asyncio" if ctor.flavor == "async" else "")
+        source = self._call_source(mod, site)
+        args, kwargs = source
+        bound = f"max_connections={self.o.max_connections}, timeout={self.o.pool_timeout:g}"
+        if ctor.method == "from_pool":
+            if site.pool_origin is None or site.pool_origin[0] != "state":
+                raise Skip("from_pool() over a pool that is not on the app's state")
+            pool_attr = site.pool_origin[1]
+            key = ("from_pool", lib, pool_attr)
+            build = f"Redis(connection_pool={{app}}.state.{pool_attr})"
+        elif ctor.method == "from_url":
+            bad = [k for k in site.keywords if k in CLIENT_ONLY]
+            if bad:
+                raise Skip(f"`{bad[0]}=` configures the client itself: fix by hand")
+            key = ("from_url", lib, args, kwargs)
+            extra = ", ".join([args] + ([kwargs] if kwargs else []) + [bound]) if args else None
+            if extra is None:
+                raise Skip("from_url() without a URL argument")
+            build = f"Redis.from_pool(BlockingConnectionPool.from_url({extra}))"
+        else:
+            bad = [k for k in site.keywords if k not in POOL_KEYWORDS]
+            if bad or args:
+                raise Skip("constructor options the pool rewrite does not map ("
+                           + ", ".join(f"`{b}`" for b in (bad or ["positional arguments"])) + ")")
+            key = ("init", lib, kwargs)
+            build = f"Redis.from_pool(BlockingConnectionPool({', '.join(x for x in (kwargs, bound) if x)}))"
+        existing = self.singletons.get(key)
+        if existing:
+            return existing
+        name = self._state_name(key)
+        imports = [(lib, "Redis", None, 0)]
+        if ctor.method != "from_pool":
+            imports.append((lib, "BlockingConnectionPool", None, 0))
+        imports.extend(self._name_imports(mod, site))
+        close = "await {x}.aclose()" if ctor.flavor == "async" else "{x}.close()"
+        single = Singleton(name, key, build, close, imports)
+        self.singletons[key] = single
+        return single
+
+    def _call_source(self, mod: ModuleSummary, site: Site) -> Tuple[str, str]:
+        """The call's positional and keyword argument text, as the user wrote them."""
+        import ast
+
+        text = self.sources.get(mod.path, "")
+        lines = text.splitlines(keepends=True)
+        segment = _segment(lines, site)
+        try:
+            call = ast.parse(segment.strip(), mode="eval").body
+        except SyntaxError:
+            raise Skip("could not read the constructor call")
+        if isinstance(call, ast.Await):
+            call = call.value
+        if site.ctor.method == "from_pool":
+            return "", ""
+        args = ", ".join(ast.unparse(a) for a in call.args)
+        kwargs = ", ".join(f"{k.arg}={ast.unparse(k.value)}" for k in call.keywords)
+        return args, kwargs
+
+    def _name_imports(self, mod: ModuleSummary, site: Site):
+        """Imports the lifespan's module needs for the names the arguments read."""
+        app_mod = self.app[0]
+        out = []
+        for name, qual in site.arg_names:
+            if qual is None or qual.startswith("builtins."):
+                continue
+            if app_mod.name == mod.name:
+                continue
+            form = mod.import_forms.get(name)
+            asname = None
+            if form is not None and not form[1]:
+                module, _, obj = form
+                out.append((module, obj, None if obj in (None, name) else name, 0))
+                continue
+            if form is not None:  # relative in the site's module: relative from the app's too
+                obj = form[2]
+                target = qual.rsplit(".", 1)[0] if obj else qual
+                asname = None if obj == name else name
+            else:  # defined in the site's module itself
+                target, obj = mod.name, name
+            out.append(self._relative(app_mod, target, obj, asname))
+        return out
+
+    @staticmethod
+    def _relative(app_mod: ModuleSummary, target: str, obj: Optional[str], asname: Optional[str]):
+        """``from <target> import obj`` written relative to the app's module when they share a package."""
+        package = app_mod.name.split(".") if app_mod.is_package else app_mod.name.split(".")[:-1]
+        parts = target.split(".")
+        k = 0
+        while k < min(len(package), len(parts)) and package[k] == parts[k]:
+            k += 1
+        if k == 0:
+            return (target, obj, asname, 0)
+        return (".".join(parts[k:]), obj, asname, len(package) - k + 1)
+
+    def _state_name(self, key: Tuple) -> str:
+        """``redis`` first; later configurations are named after their URL (``redis_stats``)."""
+        taken = {s.name for s in self.singletons.values()} | set(self.p.state_ctors)
+        base = "redis"
+        if taken & {"redis"} and key[0] == "from_url" and key[2]:
+            import re as _re
+
+            stem = _re.sub(r"(?i)(^.*\.)|(_?(redis_)?url$)", "", key[2].split(",")[0].strip())
+            stem = _re.sub(r"\W+", "_", stem).strip("_").lower()
+            if stem and stem != "redis":
+                base = f"redis_{stem}"
+        name, n = base, 2
+        while name in taken:
+            name, n = f"{base}_{n}", n + 1
+        return name
+
+    # -- shared closes --------------------------------------------------------------------
+    def _shared_close(self, f: Finding) -> None:
+        mod, fn = _module_path(self.p, f.function)
+        edits = self.plan.file(mod.path)
+        for close in fn.closes:
+            if (close.line, close.col) == (f.line, f.col):
+                if close.method == "with":
+                    edits.unwrap_withs[(close.line, close.col)] = close.text
+                elif close.method in ("aclose", "close", "disconnect"):
+                    edits.remove_closes.add((close.line, close.col))
+                else:
+                    self.plan.skipped.append((f, "closed in a way the fixer does not rewrite"))
+                    return
+                self.plan.fixed.append(f)
+                return
+        self.plan.skipped.append((f, "close not found"))
+
+    # -- the lifespan ---------------------------------------------------------------------
+    def _lifespan(self) -> None:
+        mod, app = self.app
+        edits = self.plan.file(mod.path)
+        singles = list(self.singletons.values())
+        for single in singles:
+            edits.imports.extend(single.imports)
+        existing = [q for q, (line, col) in self.p.lifespans.items()
+                    if self._ref_in_app_call(mod, app, line)]
+        if existing:
+            lmod, lfn = self.p.functions[existing[0]]
+            param = lfn.params[0] if lfn.params else None
+            if param is None:
+                raise Skip("the lifespan takes no app parameter")
+            if not lfn.has_yield:
+                raise Skip("the lifespan does not yield")
+            setup = [f"{param}.state.{s.name} = {s.build.format(app=param)}" for s in singles]
+            teardown = [s.close.format(x=f"{param}.state.{s.name}") for s in reversed(singles)]
+            target = self.plan.file(lmod.path)
+            target.merge_lifespan = (lfn.line, setup, teardown)
+            if lmod.path != mod.path:
+                target.imports.extend(i for s in singles for i in s.imports)
+            return
+        startups, shutdowns = self._events(mod, app)
+        name = "lifespan"
+        taken = set(mod.exports) | {q.rsplit(".", 1)[-1] for q in mod.functions}
+        while name in taken:
+            name = "_" + name if not name.startswith("_redis") else name + "_"
+            if name == "__lifespan":
+                name = "_redis_lifespan"
+        body = []
+        for fn_name, is_async in startups:
+            body.append(f"    {'await ' if is_async else ''}{fn_name}()")
+        for s in singles:
+            body.append(f"    app.state.{s.name} = {s.build.format(app='app')}")
+        body.append("    try:")
+        body.append("        yield")
+        body.append("    finally:")
+        for s in reversed(singles):
+            body.append("        " + s.close.format(x=f"app.state.{s.name}"))
+        for fn_name, is_async in shutdowns:
+            body.append(f"        {'await ' if is_async else ''}{fn_name}()")
+        code = "@asynccontextmanager\nasync def " + name + "(app):\n" + "\n".join(body) + "\n"
+        anchor = app.line if app.factory is None else self.p.functions[app.factory][1].line
+        edits.new_lifespan = (anchor, code)
+        edits.app_call = (app.line, app.col)
+        edits.app_kwarg = name
+        edits.drop_app_kwargs = tuple(k for k in ("on_startup", "on_shutdown") if k in app.keywords)
+        edits.imports.append(("contextlib", "asynccontextmanager", None, 0))
+
+    def _ref_in_app_call(self, mod: ModuleSummary, app: AppSite, line: int) -> bool:
+        return any(r.kind == "lifespan" and r.line >= app.line and r.line - app.line < 40
+                   for r in mod.registrations if r.line == line)
+
+    def _events(self, mod: ModuleSummary, app: AppSite) -> Tuple[List[Tuple[str, bool]], List[Tuple[str, bool]]]:
+        """Startup/shutdown handlers on the app, to call from the new lifespan (in order)."""
+        starts: List[Tuple[str, bool]] = []
+        stops: List[Tuple[str, bool]] = []
+        for reg in mod.registrations:
+            kind = reg.kind.replace("_item", "")
+            if kind not in ("startup", "shutdown"):
+                continue
+            if reg.kind.endswith("_item"):
+                if not (app.line <= reg.line < app.line + 40):
+                    continue
+                canon = self.p.canonical(reg.target, mod.name)
+            else:
+                if reg.owner is None or self.p.canonical(reg.owner, mod.name) != app.qualname:
+                    continue
+                canon = reg.target
+                self.plan.file(mod.path).drop_event_decorators.add(reg.line)
+            entry = self.p.functions.get(canon)
+            if entry is None or entry[0].path != mod.path:
+                raise Skip("a startup/shutdown handler lives in another module: fold it into the "
+                           "lifespan by hand first")
+            fn = entry[1]
+            (starts if kind == "startup" else stops).append((fn.name, fn.is_async))
+        return starts, stops
+
+    def _drop_site_edits(self, reason: str) -> None:
+        keep_codes = ("RPL203", "RPL002")
+        moved = [f for f in self.plan.fixed if f.code not in keep_codes]
+        self.plan.fixed = [f for f in self.plan.fixed if f.code in keep_codes]
+        self.plan.skipped.extend((f, reason) for f in moved)
+        for edits in self.plan.edits.values():
+            edits.replace_calls.clear()
+            edits.unwrap_withs.clear()
+            edits.remove_closes.clear()
+            edits.add_params.clear()
+            edits.imports.clear()
+        self.singletons.clear()
+
+
+def _segment(lines: List[str], site: Site) -> str:
+    """Source text of a site's call from its (line, byte col) span."""
+    if site.line == site.end_line:
+        raw = lines[site.line - 1].encode("utf-8")
+        return raw[site.col:site.end_col].decode("utf-8", "replace")
+    first = lines[site.line - 1].encode("utf-8")[site.col:].decode("utf-8", "replace")
+    middle = "".join(lines[site.line:site.end_line - 1])
+    last = lines[site.end_line - 1].encode("utf-8")[:site.end_col].decode("utf-8", "replace")
+    return "(" + first + middle + last + ")"
+
+
+def make_plan(result: ProjectResult, options: Options, sources: Dict[str, str]) -> Plan:
+    return Planner(result, options, sources).run()

@@ -1,0 +1,285 @@
+"""Carry out one file's planned edits with libcst, finding nodes by the positions in the plan.
+
+Positions come from the ``ast`` (byte columns); they are turned into libcst's character
+columns once per file. Imports are never edited by hand: they are scheduled with
+``AddImportsVisitor``/``RemoveImportsVisitor``, which run after the transform.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
+
+import libcst as cst
+from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
+from libcst.codemod.visitors import AddImportsVisitor, ImportItem, RemoveImportsVisitor
+from libcst.metadata import PositionProvider
+
+from .plan import FileEdits
+
+Pos = Tuple[int, int]
+
+
+def char_positions(source: str, positions) -> Dict[Pos, Pos]:
+    """Map (line, byte column) to (line, character column)."""
+    lines = source.splitlines(keepends=True)
+    out = {}
+    for line, col in positions:
+        if 0 < line <= len(lines):
+            out[(line, col)] = (line, len(lines[line - 1].encode("utf-8")[:col].decode("utf-8", "replace")))
+    return out
+
+
+class ApplyEdits(VisitorBasedCodemodCommand):
+    """Apply a ``FileEdits`` to one module."""
+
+    DESCRIPTION = "Apply planned redis-pool-lint edits to one module."
+    METADATA_DEPENDENCIES = (PositionProvider,)
+
+    def __init__(self, context: CodemodContext, edits: FileEdits, source: str) -> None:
+        super().__init__(context)
+        self.e = edits
+        conv = char_positions(source, [
+            *edits.replace_calls, *edits.remove_closes, *edits.unwrap_withs, *edits.renames,
+            *([edits.app_call] if edits.app_call else []),
+        ])
+        self.replace = {conv[k]: v for k, v in edits.replace_calls.items() if k in conv}
+        self.closes = {conv[k] for k in edits.remove_closes if k in conv}
+        self.withs = {conv[k]: v for k, v in edits.unwrap_withs.items() if k in conv}
+        self.renames = {conv[k] for k in edits.renames if k in conv}
+        self.app_call = conv.get(edits.app_call) if edits.app_call else None
+        self.replaced_calls: Set[int] = set()
+        self.emptied: Set[int] = set()
+        self.lifespan_depth = 0
+
+    def _pos(self, node: cst.CSTNode) -> Pos:
+        start = self.get_metadata(PositionProvider, node).start
+        return start.line, start.column
+
+    # -- expressions ----------------------------------------------------------------------
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        pos = self._pos(original)
+        if pos in self.replace:
+            RemoveImportsVisitor.remove_unused_import_by_node(self.context, original)
+            self.replaced_calls.add(id(original))
+            return cst.parse_expression(self.replace[pos])
+        if pos in self.renames and isinstance(updated.func, cst.Attribute):
+            return updated.with_changes(func=updated.func.with_changes(attr=cst.Name("aclose")))
+        if pos == self.app_call:
+            return self._app_call(updated)
+        return updated
+
+    def leave_Await(self, original: cst.Await, updated: cst.Await) -> cst.BaseExpression:
+        if id(original.expression) in self.replaced_calls:
+            return updated.expression  # the shared client is not awaitable
+        return updated
+
+    def _app_call(self, call: cst.Call) -> cst.Call:
+        args = [a for a in call.args if not (a.keyword and a.keyword.value in self.e.drop_app_kwargs)]
+        if self.e.app_kwarg:
+            args.append(cst.Arg(keyword=cst.Name("lifespan"), value=cst.Name(self.e.app_kwarg),
+                                equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))))
+        fixed = []
+        for i, arg in enumerate(args):
+            last = i == len(args) - 1
+            if not last and arg.comma is cst.MaybeSentinel.DEFAULT:
+                arg = arg.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+            fixed.append(arg)
+        if fixed and len(fixed) > 1:
+            prev = fixed[-2]
+            if prev.comma is cst.MaybeSentinel.DEFAULT:
+                fixed[-2] = prev.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+        return call.with_changes(args=fixed)
+
+    # -- statements -------------------------------------------------------------------------
+    def _close_call(self, stmt: cst.BaseSmallStatement) -> Optional[cst.Call]:
+        if not isinstance(stmt, cst.Expr):
+            return None
+        value = stmt.value
+        if isinstance(value, cst.Await):
+            value = value.expression
+        return value if isinstance(value, cst.Call) else None
+
+    def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine):
+        keep = []
+        for orig, new in zip(original.body, updated.body):
+            call = self._close_call(orig)
+            if call is not None and self._pos(call) in self.closes:
+                RemoveImportsVisitor.remove_unused_import_by_node(self.context, orig)
+                continue
+            keep.append(new)
+        if not keep:
+            return cst.RemoveFromParent()
+        if self.lifespan_depth and self._is_yield(updated):
+            return self._wrap_yield(updated)
+        return updated.with_changes(body=keep)
+
+    @staticmethod
+    def _is_yield(stmt: cst.SimpleStatementLine) -> bool:
+        return len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Expr) and isinstance(stmt.body[0].value, cst.Yield)
+
+    def _wrap_yield(self, stmt: cst.SimpleStatementLine):
+        """Build the clients right before the lifespan's yield (after its own set-up, which may
+        create what they use) and close them right after it, in a ``finally``."""
+        _, setup, teardown = self.e.merge_lifespan
+        self.lifespan_depth = 0  # only the first yield
+        final = [cst.parse_statement(code) for code in teardown]
+        first = [cst.parse_statement(code) for code in setup]
+        if first:
+            first[0] = first[0].with_changes(leading_lines=stmt.leading_lines)
+            stmt = stmt.with_changes(leading_lines=[])
+        wrapped = cst.Try(body=cst.IndentedBlock(body=[stmt]),
+                          finalbody=cst.Finally(body=cst.IndentedBlock(body=final)))
+        return cst.FlattenSentinel([*first, wrapped])
+
+    def leave_IndentedBlock(self, original: cst.IndentedBlock, updated: cst.IndentedBlock) -> cst.IndentedBlock:
+        if not updated.body:
+            self.emptied.add(id(updated))
+            return updated.with_changes(body=[cst.SimpleStatementLine(body=[cst.Pass()])])
+        return updated
+
+    def leave_Try(self, original: cst.Try, updated: cst.Try):
+        final = updated.finalbody
+        if final is None or not _only_pass(final.body) or _only_pass(original.finalbody.body):
+            return updated
+        if updated.handlers:
+            return updated.with_changes(finalbody=None)
+        if updated.orelse is not None:
+            return updated
+        # try/finally whose finally only closed the client: the body stands alone
+        body = list(updated.body.body)
+        body[0] = body[0].with_changes(leading_lines=updated.leading_lines)
+        return cst.FlattenSentinel(body)
+
+    def leave_With(self, original: cst.With, updated: cst.With):
+        items = []
+        binds: List[cst.BaseStatement] = []
+        for orig_item, new_item in zip(original.items, updated.items):
+            pos = self._pos(orig_item.item)
+            if pos in self.withs:
+                if new_item.asname is not None:
+                    target = new_item.asname.name
+                    binds.append(cst.SimpleStatementLine(body=[cst.Assign(
+                        targets=[cst.AssignTarget(target=target)],
+                        value=cst.parse_expression(self.withs[pos]))]))
+                RemoveImportsVisitor.remove_unused_import_by_node(self.context, orig_item.item)
+                continue
+            items.append(new_item)
+        if len(items) == len(updated.items):
+            return updated
+        body = list(updated.body.body) if isinstance(updated.body, cst.IndentedBlock) else [updated.body]
+        if not items:
+            stmts = binds + body
+            stmts[0] = stmts[0].with_changes(leading_lines=updated.leading_lines)
+            return cst.FlattenSentinel(stmts)
+        items[-1] = items[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        new = updated.with_changes(items=items, body=updated.body.with_changes(body=binds + body))
+        return new
+
+    # -- functions ----------------------------------------------------------------------------
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if self.e.merge_lifespan and self._def_line(node) == self.e.merge_lifespan[0]:
+            self.lifespan_depth = 1
+
+    def _def_line(self, node: cst.FunctionDef) -> int:
+        return self.get_metadata(PositionProvider, node.name).start.line
+
+    def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef):
+        line = self._def_line(original)
+        if line in self.e.guard_factories:
+            updated = self._guard(updated, *self.e.guard_factories[line])
+        if line in self.e.add_params:
+            name, annotation, optional = self.e.add_params[line]
+            param = cst.Param(name=cst.Name(name), annotation=cst.Annotation(cst.Name(annotation)),
+                              comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")),
+                              default=cst.Name("None") if optional else None,
+                              equal=cst.AssignEqual(cst.SimpleWhitespace(" "), cst.SimpleWhitespace(" "))
+                              if optional else cst.MaybeSentinel.DEFAULT)
+            params = list(updated.params.params)
+            at = 1 if params and params[0].name.value in ("self", "cls") else 0
+            if optional:
+                at = len(params)
+                if params and params[-1].comma is cst.MaybeSentinel.DEFAULT:
+                    params[-1] = params[-1].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+            star = updated.params.star_arg
+            if (optional or not params) and not isinstance(star, (cst.Param, cst.ParamStar)) \
+                    and not updated.params.kwonly_params and not isinstance(updated.params.star_kwarg, cst.Param):
+                param = param.with_changes(comma=cst.MaybeSentinel.DEFAULT)
+            params.insert(at, param)
+            updated = updated.with_changes(params=updated.params.with_changes(params=params))
+        if self.e.drop_event_decorators:
+            keep = [d for d in updated.decorators if not _is_event_decorator(d)]
+            if len(keep) != len(updated.decorators) and line in self.e.drop_event_decorators:
+                updated = updated.with_changes(decorators=keep)
+        if self.e.merge_lifespan and line == self.e.merge_lifespan[0]:
+            self.lifespan_depth = 0
+        return updated
+
+    def _guard(self, fn: cst.FunctionDef, site, shared: str) -> cst.FunctionDef:
+        """``return <client>`` -> ``if request is None: return <client>`` + ``return <shared>``."""
+        body = list(fn.body.body)
+        for i, stmt in enumerate(body):
+            if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 \
+                    and isinstance(stmt.body[0], cst.Return) and stmt.body[0].value is not None:
+                expr = cst.Module([]).code_for_node(stmt.body[0].value)
+                guard = cst.parse_statement(
+                    "if request is None:  # called outside a request: a client of its own\n"
+                    f"    return {expr}\n")
+                guard = guard.with_changes(leading_lines=stmt.leading_lines)
+                body[i:i + 1] = [guard, cst.parse_statement(f"return {shared}\n")]
+                return fn.with_changes(body=fn.body.with_changes(body=body))
+        return fn
+
+    # -- the module -----------------------------------------------------------------------
+    def leave_Module(self, original: cst.Module, updated: cst.Module) -> cst.Module:
+        if not self.e.new_lifespan:
+            return updated
+        line, code = self.e.new_lifespan
+        body = list(updated.body)
+        for i, stmt in enumerate(original.body):
+            rng = self.get_metadata(PositionProvider, stmt)
+            if rng.start.line <= line <= rng.end.line or rng.start.line > line:
+                break
+        else:
+            i = len(body)
+        func = cst.parse_statement(code, config=updated.config_for_parsing)
+        func = func.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
+        if i < len(body):
+            nxt = body[i]
+            body[i] = nxt.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()]
+                                       + [ln for ln in nxt.leading_lines if ln.comment is not None])
+            kept_comments = [ln for ln in nxt.leading_lines if ln.comment is not None]
+            if kept_comments:
+                body[i] = nxt.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()] + kept_comments)
+        body.insert(i, func)
+        return updated.with_changes(body=body)
+
+
+def _only_pass(block: cst.BaseSuite) -> bool:
+    body = block.body if isinstance(block, cst.IndentedBlock) else []
+    return bool(body) and all(
+        isinstance(s, cst.SimpleStatementLine) and all(isinstance(x, cst.Pass) for x in s.body)
+        and not s.leading_lines for s in body
+    )
+
+
+def _is_docstring(stmt: cst.CSTNode) -> bool:
+    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
+            and isinstance(stmt.body[0], cst.Expr) and isinstance(stmt.body[0].value, cst.SimpleString))
+
+
+def _is_event_decorator(dec: cst.Decorator) -> bool:
+    call = dec.decorator
+    return (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
+            and call.func.attr.value == "on_event")
+
+
+def apply_edits(source: str, edits: FileEdits, filename: str = "") -> str:
+    module = cst.parse_module(source)
+    package = edits.module if edits.is_package else edits.module.rpartition(".")[0]
+    context = CodemodContext(filename=filename, full_module_name=edits.module or None,
+                             full_package_name=package or None)
+    tree = ApplyEdits(context, edits, source).transform_module(module)
+    if edits.imports:
+        # A context without the module's name keeps relative imports relative.
+        items = [ImportItem(m, obj, asname, level) for m, obj, asname, level in dict.fromkeys(edits.imports)]
+        tree = AddImportsVisitor(CodemodContext(), items).transform_module(tree)
+    return tree.code
