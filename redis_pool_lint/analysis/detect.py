@@ -239,8 +239,12 @@ class _Detector:
             done.add(qual)
             mod, fn = self.p.functions[qual]
             closes = fn.closes + shutdown_closes
+            owned = {other.pool_origin for other in fn.sites
+                     if other.pool_origin and (other.ctor.method == "from_pool" or other.auto_close)}
             for i, site in enumerate(fn.sites):
-                if not self._closed(fn, i, site, closes):
+                if ("site", str(i)) in owned:
+                    pass  # a pool owned by a client here: reported, and closed, with that client
+                elif not self._closed(fn, i, site, closes):
                     self.emit("RPL202", mod, site.line, site.col, f" in `{short(fn.qualname)}`", fn, "lifespan", site)
                 if self._unbounded(fn, site):
                     self.emit("RPL204", mod, site.line, site.col, "", fn, "lifespan", site)

@@ -146,6 +146,8 @@ class Function:
     is_cached: bool = False
     is_task: bool = False
     has_yield: bool = False
+    #: keys of a dict it yields (a lifespan's state), in order
+    yielded_keys: Optional[List[str]] = None
 
 
 @dataclass
@@ -905,6 +907,7 @@ class _FunctionBody(ast.NodeVisitor):
             if origin:
                 self.fn.returns.append(origin)
             if isinstance(node.value, ast.Dict):
+                self.fn.yielded_keys = [_const_str(k) or "" for k in node.value.keys]
                 for key, val in zip(node.value.keys, node.value.values):
                     name = _const_str(key)
                     site = self._site(self.origin(val))

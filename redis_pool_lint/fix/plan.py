@@ -80,6 +80,8 @@ class FileEdits:
     drop_event_decorators: Set[int] = field(default_factory=set)
     new_lifespan: Optional[Tuple[int, str]] = None  # (line of statement to insert before, code)
     merge_lifespan: Optional[Tuple[int, List[str], List[str]]] = None  # (def line, setup, teardown)
+    #: entries to add to the dict the lifespan yields: (key, expression)
+    state_keys: Tuple[Tuple[str, str], ...] = ()
 
     def empty(self) -> bool:
         return not (self.replace_calls or self.remove_closes or self.unwrap_withs or self.renames
@@ -124,6 +126,8 @@ class Planner:
         self.plan = Plan()
         self.singletons: Dict[Tuple, Singleton] = {}
         self.app: Optional[Tuple[ModuleSummary, AppSite]] = None
+        self.lifespan_findings: List[Finding] = []
+        self.state_dict: Optional[Function] = None  # an existing lifespan that yields its state
 
     # -- entry --------------------------------------------------------------------------
     def run(self) -> Plan:
@@ -144,27 +148,35 @@ class Planner:
                 self.plan.fixed.append(f)
             elif f.code == "RPL002":
                 self._shared_close(f)
+            elif f.code in ("RPL201", "RPL202"):
+                self.lifespan_findings.append(f)
             else:
                 self.plan.skipped.append((f, "not fixed automatically yet"))
-        if site_groups:
+        if site_groups or self.lifespan_findings:
             try:
                 self.app = self._find_app()
             except Skip as exc:
                 for group in site_groups.values():
                     self.plan.skipped.extend((f, str(exc)) for f in group)
-                site_groups = {}
+                self.plan.skipped.extend((f, str(exc)) for f in self.lifespan_findings)
+                site_groups, self.lifespan_findings = {}, []
+            else:
+                existing = self._existing_lifespan()
+                if existing and self.p.functions[existing][1].yielded_keys is not None:
+                    self.state_dict = self.p.functions[existing][1]
         for group in site_groups.values():
             try:
                 self._site(group)
                 self.plan.fixed.extend(group)
             except Skip as exc:
                 self.plan.skipped.extend((f, str(exc)) for f in group)
-        if self.singletons:
+        if self.singletons or self.lifespan_findings:
             try:
                 self._lifespan()
             except Skip as exc:
                 # without a lifespan, no site may change: drop those edits
                 self._drop_site_edits(str(exc))
+                self.plan.skipped.extend((f, str(exc)) for f in self.lifespan_findings)
         by_path = {m.path: m for m in self.p.modules.values()}
         for path, edits in self.plan.edits.items():
             if path in by_path:
@@ -219,6 +231,10 @@ class Planner:
             self._guard_factory(mod, fn, site, singleton, outside)
             return
         conn = self._connection(mod, fn, f)
+        if self.state_dict is not None:  # lifespan state: request.state.<name>
+            if not conn.endswith(".app"):
+                raise Skip("lifespan state is not reachable from here")
+            conn = conn[: -len(".app")]
         shared = f"{conn}.state.{singleton.name}"
         origin = ("site", str(index))
         withs = [c for c in fn.closes if c.origin == origin and c.method == "with" and (c.line, c.col) == (site.line, site.col)]
@@ -443,8 +459,22 @@ class Planner:
         singles = list(self.singletons.values())
         for single in singles:
             edits.imports.extend(single.imports)
-        existing = [q for q, (line, col) in self.p.lifespans.items()
-                    if self._ref_in_app_call(mod, app, line)]
+        existing = [q for q in [self._existing_lifespan()] if q]
+        param = "app"
+        if existing:
+            lfn = self.p.functions[existing[0]][1]
+            param = lfn.params[0] if lfn.params else "app"
+        extra_teardown = self._never_closed(param, existing[0] if existing else None)
+        for f in self.lifespan_findings:
+            if f.code != "RPL201":
+                continue
+            if existing:
+                self.plan.skipped.append((f, "the app already has a lifespan, so on_event handlers "
+                                          "are never called: fold this one into it by hand"))
+            else:
+                self.plan.fixed.append(f)
+        if existing and not singles and not extra_teardown:
+            return
         if existing:
             lmod, lfn = self.p.functions[existing[0]]
             param = lfn.params[0] if lfn.params else None
@@ -454,8 +484,18 @@ class Planner:
                 raise Skip("the lifespan does not yield")
             setup = [f"{param}.state.{s.name} = {s.build.format(app=param)}" for s in singles]
             teardown = [s.close.format(x=f"{param}.state.{s.name}") for s in reversed(singles)]
+            state_keys = ()
+            if self.state_dict is not None:
+                taken = set(self.state_dict.yielded_keys or ())
+                if any(s.name in taken for s in singles):
+                    raise Skip("the lifespan state already has a key named like the client")
+                setup = [f"{s.name}_client = {s.build.format(app=param)}" for s in singles]
+                teardown = [s.close.format(x=f"{s.name}_client") for s in reversed(singles)]
+                state_keys = tuple((s.name, f"{s.name}_client") for s in singles)
+            teardown += extra_teardown
             target = self.plan.file(lmod.path)
             target.merge_lifespan = (lfn.line, setup, teardown)
+            target.state_keys = state_keys
             if lmod.path != mod.path:
                 target.imports.extend(i for s in singles for i in s.imports)
             return
@@ -476,6 +516,8 @@ class Planner:
         body.append("    finally:")
         for s in reversed(singles):
             body.append("        " + s.close.format(x=f"app.state.{s.name}"))
+        for close in extra_teardown:
+            body.append("        " + close)
         for fn_name, is_async in shutdowns:
             body.append(f"        {'await ' if is_async else ''}{fn_name}()")
         code = "@asynccontextmanager\nasync def " + name + "(app):\n" + "\n".join(body) + "\n"
@@ -485,6 +527,36 @@ class Planner:
         edits.app_kwarg = name
         edits.drop_app_kwargs = tuple(k for k in ("on_startup", "on_shutdown") if k in app.keywords)
         edits.imports.append(("contextlib", "asynccontextmanager", None, 0))
+
+    def _existing_lifespan(self) -> Optional[str]:
+        mod, app = self.app
+        found = [q for q, (line, col) in self.p.lifespans.items() if self._ref_in_app_call(mod, app, line)]
+        return found[0] if found else None
+
+    def _never_closed(self, param: str, lifespan: Optional[str]) -> List[str]:
+        """Closes to add after the yield for RPL202 clients (kept on app state, or a local)."""
+        out = []
+        for f in self.lifespan_findings:
+            if f.code != "RPL202":
+                continue
+            mod, fn = self.p.functions[f.function]
+            found = _site_of(fn, f)
+            site = found[1] if found else None
+            if site is None or site.ctor.flavor not in ("async", "sync"):
+                self.plan.skipped.append((f, "only redis-py/valkey clients get a close added"))
+                continue
+            target = next((f"{param}.state.{st[1]}" for st in site.stores if st[0] == "state"), None)
+            if target is None and fn.qualname == lifespan:
+                target = next((st[1] for st in site.stores if st[0] == "local"), None)
+            if target is None:
+                self.plan.skipped.append((f, "not stored where the lifespan can reach it at shutdown"))
+                continue
+            if site.ctor.flavor == "async":
+                out.append(f"await {target}.aclose()")
+            else:
+                out.append(f"{target}.close()" if site.ctor.kind == "client" else f"{target}.disconnect()")
+            self.plan.fixed.append(f)
+        return out
 
     def _ref_in_app_call(self, mod: ModuleSummary, app: AppSite, line: int) -> bool:
         return any(r.kind == "lifespan" and r.line >= app.line and r.line - app.line < 40

@@ -126,6 +126,17 @@ class ApplyEdits(VisitorBasedCodemodCommand):
         if first:
             first[0] = first[0].with_changes(leading_lines=stmt.leading_lines)
             stmt = stmt.with_changes(leading_lines=[])
+        if self.e.state_keys and isinstance(stmt.body[0].value.value, cst.Dict):
+            state = stmt.body[0].value.value
+            elements = list(state.elements)
+            if elements and elements[-1].comma is cst.MaybeSentinel.DEFAULT:
+                elements[-1] = elements[-1].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+            quote = "'" if any(isinstance(e, cst.DictElement) and isinstance(e.key, cst.SimpleString)
+                               and e.key.value.startswith("'") for e in elements) else '"'
+            for key, expr in self.e.state_keys:
+                elements.append(cst.DictElement(cst.SimpleString(f"{quote}{key}{quote}"), cst.parse_expression(expr)))
+            stmt = stmt.with_changes(body=[stmt.body[0].with_changes(
+                value=stmt.body[0].value.with_changes(value=state.with_changes(elements=elements)))])
         wrapped = cst.Try(body=cst.IndentedBlock(body=[stmt]),
                           finalbody=cst.Finally(body=cst.IndentedBlock(body=final)))
         return cst.FlattenSentinel([*first, wrapped])
