@@ -132,3 +132,26 @@ def test_before_the_fix_a_connection_per_request(redis_url):
     got = serve(FIXTURES / "fix" / "two_configs" / "before", "two_configs", redis_url)
     assert got["n_errors"] == 0
     assert got["new_connections"] >= 3 * 200 * 0.9, got
+
+
+def test_before_the_fix_the_seed_fails_under_concurrency(redis_url):
+    """The load check can fail: the seed's from_pool-per-request app breaks at 200 concurrent."""
+    got = serve(FIXTURES / "fix" / "seed_from_pool" / "before", "seed_from_pool", redis_url)
+    failed = got["n_errors"] + sum(1 for s in got["statuses"] if s != 200)
+    assert failed >= 100, got
+
+
+def test_libcst_codemod_command_matches_fix(tmp_path):
+    """python -m libcst.tool codemod codemod.LifespanSingleton gives the same rewrite."""
+    work = tmp_path / "w"
+    shutil.copytree(FIXTURES / "fix" / "routers" / "before", work)
+    (work / ".libcst.codemod.yaml").write_text(
+        "generated_code_marker: '@generated'\nformatter: []\nblacklist_patterns: []\n"
+        "modules:\n- 'libcst.codemod.commands'\n- 'redis_pool_lint.fix'\nrepo_root: '.'\n"
+    )
+    res = subprocess.run([sys.executable, "-m", "libcst.tool", "codemod", "codemod.LifespanSingleton", "app",
+                          "--no-format"], cwd=work, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert "Transformed 2 files successfully" in res.stderr, res.stderr[-2000:]
+    (work / ".libcst.codemod.yaml").unlink()
+    assert tree(work) == tree(FIXTURES / "fix" / "routers" / "after")

@@ -72,6 +72,8 @@ class FileEdits:
     module: str = ""
     is_package: bool = False
     renames: Set[Tuple[int, int]] = field(default_factory=set)
+    #: pool constructions to make bounded and blocking: position -> (max_connections, timeout) text
+    make_blocking: Dict[Tuple[int, int], Tuple[Optional[str], Optional[str]]] = field(default_factory=dict)
     imports: List[Tuple[str, Optional[str], Optional[str], int]] = field(default_factory=list)
     # app module
     app_call: Optional[Tuple[int, int]] = None
@@ -80,12 +82,15 @@ class FileEdits:
     drop_event_decorators: Set[int] = field(default_factory=set)
     new_lifespan: Optional[Tuple[int, str]] = None  # (line of statement to insert before, code)
     merge_lifespan: Optional[Tuple[int, List[str], List[str]]] = None  # (def line, setup, teardown)
+    #: module to import BlockingConnectionPool from when a bare ``ConnectionPool`` is renamed
+    blocking_module: str = ""
     #: entries to add to the dict the lifespan yields: (key, expression)
     state_keys: Tuple[Tuple[str, str], ...] = ()
 
     def empty(self) -> bool:
         return not (self.replace_calls or self.remove_closes or self.unwrap_withs or self.renames
-                    or self.app_call or self.new_lifespan or self.merge_lifespan or self.guard_factories)
+                    or self.app_call or self.new_lifespan or self.merge_lifespan or self.guard_factories
+                    or self.make_blocking)
 
 
 @dataclass
@@ -333,6 +338,7 @@ class Planner:
             if site.pool_origin is None or site.pool_origin[0] != "state":
                 raise Skip("from_pool() over a pool that is not on the app's state")
             pool_attr = site.pool_origin[1]
+            self._bound_state_pool(pool_attr)
             key = ("from_pool", lib, pool_attr)
             build = f"Redis(connection_pool={{app}}.state.{pool_attr})"
         elif ctor.method == "from_url":
@@ -363,6 +369,24 @@ class Planner:
         single = Singleton(name, key, build, close, imports)
         self.singletons[key] = single
         return single
+
+    def _bound_state_pool(self, attr: str) -> None:
+        """The app-state pool a shared client will use must wait for a free connection rather
+        than fail (redis-py 8's default pool raises past 100): make it a bounded blocking pool."""
+        sites = [(mod, fn, site) for mod, fn in self.p.functions.values() for site in fn.sites
+                 if ("state", attr) in site.stores and site.ctor.kind == "pool"]
+        if not sites:
+            raise Skip(f"cannot find where app.state.{attr} is built")
+        for mod, fn, site in sites:
+            if site.blocking_pool and "max_connections" in site.keywords:
+                continue
+            if site.ctor.library not in ("redis", "valkey") or site.ctor.method not in ("init", "from_url"):
+                raise Skip(f"app.state.{attr} is not a pool the fixer can bound")
+            bound = None if "max_connections" in site.keywords else str(self.o.max_connections)
+            wait = None if "timeout" in site.keywords else f"{self.o.pool_timeout:g}"
+            edits = self.plan.file(mod.path)
+            edits.make_blocking[(site.line, site.col)] = (bound, wait)
+            edits.blocking_module = site.ctor.library + (".asyncio" if site.ctor.flavor == "async" else "")
 
     def _call_source(self, mod: ModuleSummary, site: Site) -> Tuple[str, str]:
         """The call's positional and keyword argument text, as the user wrote them."""

@@ -39,8 +39,9 @@ class ApplyEdits(VisitorBasedCodemodCommand):
         self.e = edits
         conv = char_positions(source, [
             *edits.replace_calls, *edits.remove_closes, *edits.unwrap_withs, *edits.renames,
-            *([edits.app_call] if edits.app_call else []),
+            *([edits.app_call] if edits.app_call else []), *edits.make_blocking,
         ])
+        self.blocking = {conv[k]: v for k, v in edits.make_blocking.items() if k in conv}
         self.replace = {conv[k]: v for k, v in edits.replace_calls.items() if k in conv}
         self.closes = {conv[k] for k in edits.remove_closes if k in conv}
         self.withs = {conv[k]: v for k, v in edits.unwrap_withs.items() if k in conv}
@@ -65,7 +66,35 @@ class ApplyEdits(VisitorBasedCodemodCommand):
             return updated.with_changes(func=updated.func.with_changes(attr=cst.Name("aclose")))
         if pos == self.app_call:
             return self._app_call(updated)
+        if pos in self.blocking:
+            return self._blocking(original, updated, *self.blocking[pos])
         return updated
+
+    def _blocking(self, original: cst.Call, call: cst.Call, bound, wait) -> cst.Call:
+        """``ConnectionPool[.from_url](...)`` -> ``BlockingConnectionPool[...](..., max_connections=, timeout=)``."""
+        func = call.func
+        cls = func.value if isinstance(func, cst.Attribute) and func.attr.value == "from_url" else func
+        renamed = cls
+        if isinstance(cls, cst.Name) and cls.value == "ConnectionPool":
+            renamed = cst.Name("BlockingConnectionPool")
+            module = self.e.blocking_module
+            if module:
+                AddImportsVisitor.add_needed_import(self.context, module, "BlockingConnectionPool")
+                RemoveImportsVisitor.remove_unused_import(self.context, module, "ConnectionPool")
+        elif isinstance(cls, cst.Attribute) and cls.attr.value == "ConnectionPool":
+            renamed = cls.with_changes(attr=cst.Name("BlockingConnectionPool"))
+        func = func.with_changes(value=renamed) if func is not cls else renamed
+        args = list(call.args)
+        extra = [(k, v) for k, v in (("max_connections", bound), ("timeout", wait)) if v is not None]
+        if extra and args and args[-1].comma is cst.MaybeSentinel.DEFAULT:
+            args[-1] = args[-1].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+        for i, (key, value) in enumerate(extra):
+            arg = cst.Arg(keyword=cst.Name(key), value=cst.parse_expression(value),
+                          equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")))
+            if i < len(extra) - 1:
+                arg = arg.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+            args.append(arg)
+        return call.with_changes(func=func, args=args)
 
     def leave_Await(self, original: cst.Await, updated: cst.Await) -> cst.BaseExpression:
         if id(original.expression) in self.replaced_calls:
