@@ -54,7 +54,8 @@ class Singleton:
 
     name: str
     key: Tuple
-    build: str
+    lib: str  # the module the client classes come from: redis.asyncio, redis, valkey...
+    build: str  # template: {R} client class, {P} pool class, {app} the app expression
     close: str  # "await {x}.aclose()" or "{x}.close()"
     imports: List[Tuple[str, Optional[str], Optional[str], int]]  # (module, obj, asname, level)
 
@@ -340,7 +341,7 @@ class Planner:
             pool_attr = site.pool_origin[1]
             self._bound_state_pool(pool_attr)
             key = ("from_pool", lib, pool_attr)
-            build = f"Redis(connection_pool={{app}}.state.{pool_attr})"
+            build = f"{{R}}(connection_pool={{app}}.state.{pool_attr})"
         elif ctor.method == "from_url":
             bad = [k for k in site.keywords if k in CLIENT_ONLY]
             if bad:
@@ -349,24 +350,21 @@ class Planner:
             extra = ", ".join([args] + ([kwargs] if kwargs else []) + [bound]) if args else None
             if extra is None:
                 raise Skip("from_url() without a URL argument")
-            build = f"Redis.from_pool(BlockingConnectionPool.from_url({extra}))"
+            build = f"{{R}}.from_pool({{P}}.from_url({extra}))"
         else:
             bad = [k for k in site.keywords if k not in POOL_KEYWORDS]
             if bad or args:
                 raise Skip("constructor options the pool rewrite does not map ("
                            + ", ".join(f"`{b}`" for b in (bad or ["positional arguments"])) + ")")
             key = ("init", lib, kwargs)
-            build = f"Redis.from_pool(BlockingConnectionPool({', '.join(x for x in (kwargs, bound) if x)}))"
+            build = f"{{R}}.from_pool({{P}}({', '.join(x for x in (kwargs, bound) if x)}))"
         existing = self.singletons.get(key)
         if existing:
             return existing
         name = self._state_name(key)
-        imports = [(lib, "Redis", None, 0)]
-        if ctor.method != "from_pool":
-            imports.append((lib, "BlockingConnectionPool", None, 0))
-        imports.extend(self._name_imports(mod, site))
+        imports = self._name_imports(mod, site)
         close = "await {x}.aclose()" if ctor.flavor == "async" else "{x}.close()"
-        single = Singleton(name, key, build, close, imports)
+        single = Singleton(name, key, lib, build, close, imports)
         self.singletons[key] = single
         return single
 
@@ -389,22 +387,21 @@ class Planner:
             edits.blocking_module = site.ctor.library + (".asyncio" if site.ctor.flavor == "async" else "")
 
     def _call_source(self, mod: ModuleSummary, site: Site) -> Tuple[str, str]:
-        """The call's positional and keyword argument text, as the user wrote them."""
-        import ast
+        """The call's positional and keyword arguments, as the user wrote them."""
+        import libcst as cst
 
-        text = self.sources.get(mod.path, "")
-        lines = text.splitlines(keepends=True)
-        segment = _segment(lines, site)
+        lines = self.sources.get(mod.path, "").splitlines(keepends=True)
         try:
-            call = ast.parse(segment.strip(), mode="eval").body
-        except SyntaxError:
+            call = cst.parse_expression(_segment(lines, site).strip())
+        except cst.ParserSyntaxError:
             raise Skip("could not read the constructor call")
-        if isinstance(call, ast.Await):
-            call = call.value
-        if site.ctor.method == "from_pool":
+        if isinstance(call, cst.Await):
+            call = call.expression
+        if not isinstance(call, cst.Call) or site.ctor.method == "from_pool":
             return "", ""
-        args = ", ".join(ast.unparse(a) for a in call.args)
-        kwargs = ", ".join(f"{k.arg}={ast.unparse(k.value)}" for k in call.keywords)
+        code = cst.Module([]).code_for_node
+        args = ", ".join(code(a.value) for a in call.args if a.keyword is None and not a.star)
+        kwargs = ", ".join(f"{a.keyword.value}={code(a.value)}" for a in call.args if a.keyword is not None)
         return args, kwargs
 
     def _name_imports(self, mod: ModuleSummary, site: Site):
@@ -483,6 +480,7 @@ class Planner:
         singles = list(self.singletons.values())
         for single in singles:
             edits.imports.extend(single.imports)
+        builds = self._classes(mod, singles)
         existing = [q for q in [self._existing_lifespan()] if q]
         param = "app"
         if existing:
@@ -501,24 +499,27 @@ class Planner:
             return
         if existing:
             lmod, lfn = self.p.functions[existing[0]]
+            if lmod.path != mod.path:
+                builds = self._classes(lmod, singles)
             param = lfn.params[0] if lfn.params else None
             if param is None:
                 raise Skip("the lifespan takes no app parameter")
             if not lfn.has_yield:
                 raise Skip("the lifespan does not yield")
-            setup = [f"{param}.state.{s.name} = {s.build.format(app=param)}" for s in singles]
+            setup = [f"{param}.state.{s.name} = {builds[s.name].format(app=param)}" for s in singles]
             teardown = [s.close.format(x=f"{param}.state.{s.name}") for s in reversed(singles)]
             state_keys = ()
             if self.state_dict is not None:
                 taken = set(self.state_dict.yielded_keys or ())
                 if any(s.name in taken for s in singles):
                     raise Skip("the lifespan state already has a key named like the client")
-                setup = [f"{s.name}_client = {s.build.format(app=param)}" for s in singles]
+                setup = [f"{s.name}_client = {builds[s.name].format(app=param)}" for s in singles]
                 teardown = [s.close.format(x=f"{s.name}_client") for s in reversed(singles)]
                 state_keys = tuple((s.name, f"{s.name}_client") for s in singles)
             teardown += extra_teardown
             target = self.plan.file(lmod.path)
             target.merge_lifespan = (lfn.line, setup, teardown)
+            target.imports.extend(self.class_imports)
             target.state_keys = state_keys
             if lmod.path != mod.path:
                 target.imports.extend(i for s in singles for i in s.imports)
@@ -534,7 +535,8 @@ class Planner:
         for fn_name, is_async in startups:
             body.append(f"    {'await ' if is_async else ''}{fn_name}()")
         for s in singles:
-            body.append(f"    app.state.{s.name} = {s.build.format(app='app')}")
+            body.append(f"    app.state.{s.name} = {builds[s.name].format(app='app')}")
+        edits.imports.extend(self.class_imports)
         body.append("    try:")
         body.append("        yield")
         body.append("    finally:")
@@ -551,6 +553,36 @@ class Planner:
         edits.app_kwarg = name
         edits.drop_app_kwargs = tuple(k for k in ("on_startup", "on_shutdown") if k in app.keywords)
         edits.imports.append(("contextlib", "asynccontextmanager", None, 0))
+
+    def _classes(self, where: ModuleSummary, singles: List[Singleton]) -> Dict[str, str]:
+        """Bind each singleton's class names in ``where``; alias on clashes. Returns the builds."""
+        bound: Dict[str, str] = {}
+        for name, form in where.import_forms.items():
+            module, level, obj = form
+            if not level and obj:
+                bound[name] = f"{module}.{obj}"
+        for name in list(where.functions) + list(where.classes) + list(where.redis_globals):
+            bound.setdefault(name.rsplit(".", 1)[-1], f"{where.name}.{name}")
+        builds: Dict[str, str] = {}
+        imports: List[Tuple[str, Optional[str], Optional[str], int]] = []
+        for single in singles:
+            names = {}
+            for short, cls in (("R", "Redis"), ("P", "BlockingConnectionPool")):
+                want = f"{single.lib}.{cls}"
+                local = cls
+                if bound.get(local, want) != want:
+                    prefix = ("Async" if single.lib.endswith(".asyncio") else "Sync") + (
+                        "Valkey" if single.lib.startswith("valkey") else "")
+                    local = f"{prefix}{cls}"
+                if bound.get(local, want) != want:
+                    raise Skip(f"the names `{cls}` and `{local}` are taken in {where.name}")
+                bound[local] = want
+                names[short] = local
+                if short == "R" or "{P}" in single.build:
+                    imports.append((single.lib, cls, None if local == cls else local, 0))
+            builds[single.name] = single.build.replace("{R}", names["R"]).replace("{P}", names["P"])
+        self.class_imports = imports
+        return builds
 
     def _existing_lifespan(self) -> Optional[str]:
         mod, app = self.app
