@@ -12,7 +12,7 @@ from conftest import FIXTURES, ROOT, run_tool
 
 CASES = sorted(p.name for p in (FIXTURES / "fix").iterdir())
 UNFIXABLE = {"tenant"}
-TARGETS = {"routers": "app.main:app"}
+TARGETS = {"routers": "app.main:app", "settings_local": "app.main:app"}
 
 
 def tree(folder: Path) -> dict:

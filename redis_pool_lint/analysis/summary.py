@@ -148,6 +148,9 @@ class Function:
     has_yield: bool = False
     #: keys of a dict it yields (a lifespan's state), in order
     yielded_keys: Optional[List[str]] = None
+    #: locals assigned exactly once: name -> (span of the value, names the value reads)
+    assigns: Dict[str, Optional[Tuple[Tuple[int, int, int, int], List[Tuple[str, Optional[str]]]]]] = \
+        field(default_factory=dict)
 
 
 @dataclass
@@ -195,6 +198,8 @@ class ModuleSummary:
     exports: Dict[str, str] = field(default_factory=dict)
     #: module-level name -> Ctor of the Redis object it holds
     redis_globals: Dict[str, Ctor] = field(default_factory=dict)
+    #: module-level name -> (line, col, keywords, blocking) of its Redis construction
+    global_sites: Dict[str, Tuple[int, int, List[str], bool]] = field(default_factory=dict)
     #: module-level name -> class it is an instance of
     instances: Dict[str, str] = field(default_factory=dict)
     #: route owners (FastAPI/APIRouter/Starlette instances): qualified names
@@ -308,6 +313,9 @@ class _Summarizer:
             ctor = classify(callee, self.extra_factories) or self._master_for(inner, b)
             if ctor is not None:
                 self.s.redis_globals[name] = ctor
+                self.s.global_sites[name] = (inner.lineno, inner.col_offset,
+                                             [k.arg or "**" for k in inner.keywords],
+                                             "Blocking" in (callee or ""))
             elif callee in OWNER_CLASSES:
                 self.s.owners.add(qual)
                 if callee in APP_CLASSES:
@@ -791,6 +799,12 @@ class _FunctionBody(ast.NodeVisitor):
                     site.stores.append(("global", f"{self.o.s.name}.{target.id}"))
                     site.guarded = site.guarded or self.if_depth > 0
                 return
+            if target.id in self.fn.assigns or value is target or isinstance(value, ast.Name) and value is target:
+                self.fn.assigns[target.id] = None  # assigned more than once
+            elif isinstance(value, ast.expr) and value is not target:
+                span = (value.lineno, value.col_offset, getattr(value, "end_lineno", value.lineno),
+                        getattr(value, "end_col_offset", value.col_offset))
+                self.fn.assigns[target.id] = (span, self._names_in([value]))
             if origin is not None:
                 self.local[target.id] = origin
             else:
@@ -1009,7 +1023,15 @@ class _FunctionBody(ast.NodeVisitor):
         if pool_arg is not None and site.pool_origin is None:
             site.pool_origin = ("unknown",)
         site.keywords = [k.arg or "**" for k in node.keywords]
-        for arg in [*node.args, *[k.value for k in node.keywords]]:
+        site.arg_names = self._names_in([*node.args, *[k.value for k in node.keywords]])
+        site.none_guard = next((g for g in reversed(self.none_guards) if g), None)
+        self.site_of[id(node)] = len(self.fn.sites)
+        self.fn.sites.append(site)
+
+    def _names_in(self, nodes) -> List[Tuple[str, Optional[str]]]:
+        """Names the expressions read, with their qualified target (None: local to the function)."""
+        out = []
+        for arg in nodes:
             for sub in ast.walk(arg):
                 if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
                     qual = self.b.qualify(sub)
@@ -1019,10 +1041,8 @@ class _FunctionBody(ast.NodeVisitor):
                         qual = None
                     elif qual is None:
                         qual = "builtins." + sub.id
-                    site.arg_names.append((sub.id, qual))
-        site.none_guard = next((g for g in reversed(self.none_guards) if g), None)
-        self.site_of[id(node)] = len(self.fn.sites)
-        self.fn.sites.append(site)
+                    out.append((sub.id, qual))
+        return out
 
     def _callee_of(self, site: Site) -> str:
         return site.callee

@@ -70,6 +70,10 @@ class FileEdits:
     add_params: Dict[int, Tuple[str, str, bool]] = field(default_factory=dict)  # def line -> (name, annotation, optional)
     #: factories also called outside requests: def line -> (site position, shared expression)
     guard_factories: Dict[int, Tuple[Tuple[int, int], str]] = field(default_factory=dict)
+    #: imports to remove if the rewrite leaves them unused: (absolute module, object, asname)
+    unused_imports: List[Tuple[str, Optional[str], Optional[str]]] = field(default_factory=list)
+    #: locals whose value moved into the lifespan: def line -> names to drop if now unread
+    drop_unused: Dict[int, Set[str]] = field(default_factory=dict)
     module: str = ""
     is_package: bool = False
     renames: Set[Tuple[int, int]] = field(default_factory=set)
@@ -224,14 +228,25 @@ class Planner:
         if found is None:
             raise Skip("construction not found")
         index, site = found
-        locals_used = sorted({n for n, q in site.arg_names if q is None})
-        if site.ctor.method == "from_pool" and site.pool_origin and site.pool_origin[0] == "state":
+        shared_pool = site.pool_origin and site.pool_origin[0] == "state" and (
+            site.ctor.method == "from_pool" or site.auto_close)
+        inline = {} if shared_pool else self._inlinable(fn, site)
+        locals_used = sorted({n for n, q in site.arg_names if q is None and n not in inline})
+        if shared_pool:
             locals_used = []  # the argument is the shared pool itself, not a configuration
         if locals_used:
             raise Skip("constructor arguments depend on the request ("
                        + ", ".join(f"`{n}`" for n in locals_used) + "): cannot build it once")
-        singleton = self._singleton(mod, site)
+        singleton = self._singleton(mod, site, fn, inline)
         edits = self.plan.file(mod.path)
+        if inline:
+            edits.drop_unused.setdefault(fn.line, set()).update(inline)
+            for value_names in (v[1] for v in inline.values()):
+                for name, qual in value_names:
+                    form = mod.import_forms.get(name)
+                    if form and qual:  # drop its import too if that leaves it unused
+                        module = qual.rsplit(".", 1)[0] if form[2] else qual
+                        edits.unused_imports.append((module, form[2], None if form[2] in (None, name) else name))
         outside = self._outside_callers(fn) if f.role == "dependency" else []
         if outside:
             self._guard_factory(mod, fn, site, singleton, outside)
@@ -290,7 +305,7 @@ class Planner:
             raise Skip("a parameter named `request` is in the way")
         edits = self.plan.file(mod.path)
         edits.add_params[fn.line] = ("request", "Request", True)
-        edits.imports.append(("fastapi" if mod.imports_framework else "starlette.requests", "Request", None, 0))
+        edits.imports.append((self._request_module(), "Request", None, 0))
         edits.guard_factories[fn.line] = ((site.line, site.col), f"request.app.state.{single.name}")
 
     def _resolves_to(self, fn: Function, origin, site: Site) -> bool:
@@ -315,13 +330,26 @@ class Planner:
             raise Skip("no Request/WebSocket in reach to find the app's state")
         if "request" in fn.params:
             raise Skip("a parameter named `request` that is not a Request is in the way")
-        framework = "fastapi" if mod.imports_framework else "starlette.requests"
         self.plan.file(mod.path).add_params[fn.line] = ("request", "Request", False)
-        self.plan.file(mod.path).imports.append((framework if framework == "fastapi" else "starlette.requests",
-                                                 "Request", None, 0))
+        self.plan.file(mod.path).imports.append((self._request_module(), "Request", None, 0))
         return "request.app"
 
-    def _singleton(self, mod: ModuleSummary, site: Site) -> Singleton:
+    def _inlinable(self, fn: Function, site: Site) -> Dict[str, Tuple]:
+        """Locals assigned once from module-level names only (``settings = get_settings()``):
+        their expression can stand in for them in the lifespan."""
+        out = {}
+        for name, qual in site.arg_names:
+            if qual is not None or name in out:
+                continue
+            assigned = fn.assigns.get(name)
+            if assigned and all(q is not None for _, q in assigned[1]):
+                out[name] = assigned
+        return out
+
+    def _request_module(self) -> str:
+        return "fastapi" if self.app and self.app[1].callee.startswith("fastapi") else "starlette.requests"
+
+    def _singleton(self, mod: ModuleSummary, site: Site, fn: Function = None, inline=None) -> Singleton:
         ctor = site.ctor
         if ctor.library not in ("redis", "valkey") or ctor.flavor not in ("async", "sync"):
             raise Skip(f"{ctor.library} {ctor.flavor} clients are not rewritten automatically")
@@ -335,7 +363,13 @@ class Planner:
         source = self._call_source(mod, site)
         args, kwargs = source
         bound = f"max_connections={self.o.max_connections}, timeout={self.o.pool_timeout:g}"
-        if ctor.method == "from_pool":
+        if inline:
+            args, kwargs = self._substitute(mod, args, kwargs, inline)
+        if ctor.method == "from_pool" and site.pool_origin and site.pool_origin[0] == "global":
+            pool = self._bound_global_pool(mod, site.pool_origin[1])
+            key = ("from_pool_global", lib, pool)
+            build = f"{{R}}.from_pool({pool.rsplit('.', 1)[-1]})  # owns it: closed at shutdown"
+        elif ctor.method == "from_pool" or (site.auto_close and site.pool_origin and site.pool_origin[0] == "state"):
             if site.pool_origin is None or site.pool_origin[0] != "state":
                 raise Skip("from_pool() over a pool that is not on the app's state")
             pool_attr = site.pool_origin[1]
@@ -362,7 +396,7 @@ class Planner:
         if existing:
             return existing
         name = self._state_name(key)
-        imports = self._name_imports(mod, site)
+        imports = self._name_imports(mod, site.arg_names + [n for v in (inline or {}).values() for n in v[1]])
         close = "await {x}.aclose()" if ctor.flavor == "async" else "{x}.close()"
         single = Singleton(name, key, lib, build, close, imports)
         self.singletons[key] = single
@@ -386,6 +420,25 @@ class Planner:
             edits.make_blocking[(site.line, site.col)] = (bound, wait)
             edits.blocking_module = site.ctor.library + (".asyncio" if site.ctor.flavor == "async" else "")
 
+    def _bound_global_pool(self, mod: ModuleSummary, qual: str) -> str:
+        """A module-level pool behind per-request clients: bounded and blocking, like app state."""
+        canon = self.p.canonical(qual, mod.name)
+        owner_name, _, name = canon.rpartition(".")
+        owner = self.p.modules.get(owner_name)
+        if owner is None or name not in owner.global_sites or owner.redis_globals[name].kind != "pool":
+            raise Skip("from_pool() over a pool the fixer cannot find")
+        line, col, keywords, blocking = owner.global_sites[name]
+        ctor = owner.redis_globals[name]
+        if ctor.library not in ("redis", "valkey") or ctor.method not in ("init", "from_url"):
+            raise Skip("from_pool() over a pool the fixer cannot bound")
+        if not (blocking and "max_connections" in keywords):
+            edits = self.plan.file(owner.path)
+            edits.make_blocking[(line, col)] = (
+                None if "max_connections" in keywords else str(self.o.max_connections),
+                None if "timeout" in keywords else f"{self.o.pool_timeout:g}")
+            edits.blocking_module = ctor.library + (".asyncio" if ctor.flavor == "async" else "")
+        return canon
+
     def _call_source(self, mod: ModuleSummary, site: Site) -> Tuple[str, str]:
         """The call's positional and keyword arguments, as the user wrote them."""
         import libcst as cst
@@ -404,11 +457,38 @@ class Planner:
         kwargs = ", ".join(f"{a.keyword.value}={code(a.value)}" for a in call.args if a.keyword is not None)
         return args, kwargs
 
-    def _name_imports(self, mod: ModuleSummary, site: Site):
+    def _substitute(self, mod: ModuleSummary, args: str, kwargs: str, inline) -> Tuple[str, str]:
+        """Replace each inlinable local by its (parenthesised) expression, with libcst."""
+        import libcst as cst
+
+        lines = self.sources.get(mod.path, "").splitlines(keepends=True)
+        values = {}
+        for name, (span, _names) in inline.items():
+            fake = Site(span[0], span[1], span[2], span[3], None, "")  # type: ignore[arg-type]
+            values[name] = cst.parse_expression(_segment(lines, fake).strip())
+
+        class Swap(cst.CSTTransformer):
+            def leave_Name(self, original, updated):
+                value = values.get(updated.value)
+                if value is None:
+                    return updated
+                simple = isinstance(value, (cst.Name, cst.Attribute, cst.Call, cst.Subscript))
+                return value if simple else value.with_changes(
+                    lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+
+        def swap(text: str) -> str:
+            if not text:
+                return text
+            call = cst.parse_expression(f"f({text})")
+            return cst.Module([]).code_for_node(call.visit(Swap()))[2:-1]
+
+        return swap(args), swap(kwargs)
+
+    def _name_imports(self, mod: ModuleSummary, names):
         """Imports the lifespan's module needs for the names the arguments read."""
         app_mod = self.app[0]
         out = []
-        for name, qual in site.arg_names:
+        for name, qual in names:
             if qual is None or qual.startswith("builtins."):
                 continue
             if app_mod.name == mod.name:

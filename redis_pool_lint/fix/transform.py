@@ -50,6 +50,8 @@ class ApplyEdits(VisitorBasedCodemodCommand):
         self.replaced_calls: Set[int] = set()
         self.emptied: Set[int] = set()
         self.lifespan_depth = 0
+        for module, obj, asname in edits.unused_imports:
+            RemoveImportsVisitor.remove_unused_import(self.context, module, obj, asname)
 
     def _pos(self, node: cst.CSTNode) -> Pos:
         start = self.get_metadata(PositionProvider, node).start
@@ -251,6 +253,8 @@ class ApplyEdits(VisitorBasedCodemodCommand):
                 updated = updated.with_changes(decorators=keep)
         if self.e.merge_lifespan and line == self.e.merge_lifespan[0]:
             self.lifespan_depth = 0
+        if line in self.e.drop_unused:
+            updated = _drop_unread(updated, self.e.drop_unused[line], self.context)
         return updated
 
     def _guard(self, fn: cst.FunctionDef, site, shared: str) -> cst.FunctionDef:
@@ -291,6 +295,34 @@ class ApplyEdits(VisitorBasedCodemodCommand):
                 body[i] = nxt.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()] + kept_comments)
         body.insert(i, func)
         return updated.with_changes(body=body)
+
+
+def _drop_unread(fn: cst.FunctionDef, names, context: CodemodContext) -> cst.FunctionDef:
+    """Remove ``name = <expr>`` statements whose name nothing in the function reads any more."""
+    reads = set()
+
+    class Reads(cst.CSTVisitor):
+        def visit_Assign(self, node: cst.Assign) -> None:
+            node.value.visit(self)
+            return False
+
+        def visit_Name(self, node: cst.Name) -> None:
+            reads.add(node.value)
+
+    fn.body.visit(Reads())
+    unread = {n for n in names if n not in reads}
+    if not unread:
+        return fn
+
+    class Drop(cst.CSTTransformer):
+        def leave_SimpleStatementLine(self, original, updated):
+            stmt = updated.body[0] if len(updated.body) == 1 else None
+            if isinstance(stmt, cst.Assign) and len(stmt.targets) == 1 \
+                    and isinstance(stmt.targets[0].target, cst.Name) and stmt.targets[0].target.value in unread:
+                return cst.RemoveFromParent()
+            return updated
+
+    return fn.with_changes(body=fn.body.visit(Drop()))
 
 
 def _only_pass(block: cst.BaseSuite) -> bool:
