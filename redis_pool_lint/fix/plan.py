@@ -376,22 +376,8 @@ class Planner:
             self._bound_state_pool(pool_attr)
             key = ("from_pool", lib, pool_attr)
             build = f"{{R}}(connection_pool={{app}}.state.{pool_attr})"
-        elif ctor.method == "from_url":
-            bad = [k for k in site.keywords if k in CLIENT_ONLY]
-            if bad:
-                raise Skip(f"`{bad[0]}=` configures the client itself: fix by hand")
-            key = ("from_url", lib, args, kwargs)
-            extra = ", ".join([args] + ([kwargs] if kwargs else []) + [bound]) if args else None
-            if extra is None:
-                raise Skip("from_url() without a URL argument")
-            build = f"{{R}}.from_pool({{P}}.from_url({extra}))"
         else:
-            bad = [k for k in site.keywords if k not in POOL_KEYWORDS]
-            if bad or args:
-                raise Skip("constructor options the pool rewrite does not map ("
-                           + ", ".join(f"`{b}`" for b in (bad or ["positional arguments"])) + ")")
-            key = ("init", lib, kwargs)
-            build = f"{{R}}.from_pool({{P}}({', '.join(x for x in (kwargs, bound) if x)}))"
+            key, build = self._owned_pool_template(site, lib, args, kwargs)
         existing = self.singletons.get(key)
         if existing:
             return existing
@@ -401,6 +387,51 @@ class Planner:
         single = Singleton(name, key, lib, build, close, imports)
         self.singletons[key] = single
         return single
+
+    def _owned_pool_template(self, site: Site, lib: str, args: str, kwargs: str) -> Tuple[Tuple, str]:
+        """``from_url(u, **kw)``/``Redis(**kw)`` -> a client owning a bounded blocking pool."""
+        bound = f"max_connections={self.o.max_connections}, timeout={self.o.pool_timeout:g}"
+        if site.ctor.method == "from_url":
+            bad = [k for k in site.keywords if k in CLIENT_ONLY]
+            if bad:
+                raise Skip(f"`{bad[0]}=` configures the client itself: fix by hand")
+            if not args:
+                raise Skip("from_url() without a URL argument")
+            extra = ", ".join([args] + ([kwargs] if kwargs else []) + [bound])
+            return ("from_url", lib, args, kwargs), f"{{R}}.from_pool({{P}}.from_url({extra}))"
+        bad = [k for k in site.keywords if k not in POOL_KEYWORDS]
+        if bad or args:
+            raise Skip("constructor options the pool rewrite does not map ("
+                       + ", ".join(f"`{b}`" for b in (bad or ["positional arguments"])) + ")")
+        return ("init", lib, kwargs), f"{{R}}.from_pool({{P}}({', '.join(x for x in (kwargs, bound) if x)}))"
+
+    def _bound_startup_clients(self, mod: ModuleSummary, fn: Function) -> None:
+        """A client a startup handler builds on a default pool fails past 100 in-flight commands
+        on redis-py 8: moving it into the lifespan gives it the bounded blocking pool too."""
+        edits = self.plan.file(mod.path)
+        for site in fn.sites:
+            ctor = site.ctor
+            if ctor.library not in ("redis", "valkey") or ctor.flavor not in ("async", "sync") \
+                    or "Cluster" in site.callee or "**" in site.keywords:
+                continue
+            lib = ctor.library + (".asyncio" if ctor.flavor == "async" else "")
+            if ctor.kind == "pool" and ctor.method in ("init", "from_url") and not (
+                    site.blocking_pool and "max_connections" in site.keywords):
+                edits.make_blocking[(site.line, site.col)] = (
+                    None if "max_connections" in site.keywords else str(self.o.max_connections),
+                    None if "timeout" in site.keywords else f"{self.o.pool_timeout:g}")
+                edits.blocking_module = lib
+            elif ctor.kind == "client" and ctor.method in ("init", "from_url") and site.pool_origin is None \
+                    and not site.blocking_pool and not any(n for n, q in site.arg_names if q is None):
+                try:
+                    args, kwargs = self._call_source(mod, site)
+                    _, template = self._owned_pool_template(site, lib, args, kwargs)
+                    probe = Singleton("_", (), lib, template, "", [])
+                    builds, imports = self._classes(mod, [probe])
+                except Skip:
+                    continue
+                edits.replace_calls[(site.line, site.col)] = builds["_"]
+                edits.imports.extend(imports)
 
     def _bound_state_pool(self, attr: str) -> None:
         """The app-state pool a shared client will use must wait for a free connection rather
@@ -560,7 +591,7 @@ class Planner:
         singles = list(self.singletons.values())
         for single in singles:
             edits.imports.extend(single.imports)
-        builds = self._classes(mod, singles)
+        builds, class_imports = self._classes(mod, singles)
         existing = [q for q in [self._existing_lifespan()] if q]
         param = "app"
         if existing:
@@ -574,13 +605,15 @@ class Planner:
                 self.plan.skipped.append((f, "the app already has a lifespan, so on_event handlers "
                                           "are never called: fold this one into it by hand"))
             else:
+                smod, sfn = self.p.functions[f.function]
+                self._bound_startup_clients(smod, sfn)
                 self.plan.fixed.append(f)
         if existing and not singles and not extra_teardown:
             return
         if existing:
             lmod, lfn = self.p.functions[existing[0]]
             if lmod.path != mod.path:
-                builds = self._classes(lmod, singles)
+                builds, class_imports = self._classes(lmod, singles)
             param = lfn.params[0] if lfn.params else None
             if param is None:
                 raise Skip("the lifespan takes no app parameter")
@@ -599,7 +632,7 @@ class Planner:
             teardown += extra_teardown
             target = self.plan.file(lmod.path)
             target.merge_lifespan = (lfn.line, setup, teardown)
-            target.imports.extend(self.class_imports)
+            target.imports.extend(class_imports)
             target.state_keys = state_keys
             if lmod.path != mod.path:
                 target.imports.extend(i for s in singles for i in s.imports)
@@ -616,7 +649,7 @@ class Planner:
             body.append(f"    {'await ' if is_async else ''}{fn_name}()")
         for s in singles:
             body.append(f"    app.state.{s.name} = {builds[s.name].format(app='app')}")
-        edits.imports.extend(self.class_imports)
+        edits.imports.extend(class_imports)
         body.append("    try:")
         body.append("        yield")
         body.append("    finally:")
@@ -634,7 +667,7 @@ class Planner:
         edits.drop_app_kwargs = tuple(k for k in ("on_startup", "on_shutdown") if k in app.keywords)
         edits.imports.append(("contextlib", "asynccontextmanager", None, 0))
 
-    def _classes(self, where: ModuleSummary, singles: List[Singleton]) -> Dict[str, str]:
+    def _classes(self, where: ModuleSummary, singles: List[Singleton]):
         """Bind each singleton's class names in ``where``; alias on clashes. Returns the builds."""
         bound: Dict[str, str] = {}
         for name, form in where.import_forms.items():
@@ -661,8 +694,7 @@ class Planner:
                 if short == "R" or "{P}" in single.build:
                     imports.append((single.lib, cls, None if local == cls else local, 0))
             builds[single.name] = single.build.replace("{R}", names["R"]).replace("{P}", names["P"])
-        self.class_imports = imports
-        return builds
+        return builds, imports
 
     def _existing_lifespan(self) -> Optional[str]:
         mod, app = self.app
