@@ -99,12 +99,11 @@ def _display(arg: str, path: str) -> str:
     return os.path.join(base, os.path.relpath(path, os.path.abspath(base)))
 
 
-def run_check(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
-    settings = settings_from(args)
-    selection = selection_from(args)
-    targets: Dict[str, str] = {}  # absolute path -> display path
+def collect(paths: Sequence[str], settings: Settings, err) -> "tuple[Dict[str, str], Dict[str, List[str]], int]":
+    """The Python files the user named (absolute path -> path as shown), grouped by project root."""
+    targets: Dict[str, str] = {}
     status = EXIT_CLEAN
-    for arg in args.paths:
+    for arg in paths:
         if not os.path.exists(arg):
             err.write(f"{arg}: cannot read: no such file or directory\n")
             status = EXIT_ERROR
@@ -117,7 +116,14 @@ def run_check(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
             targets.setdefault(path, _display(arg, path))
     roots: Dict[str, List[str]] = {}
     for path in targets:
-        roots.setdefault(find_root(path, args.paths), []).append(path)
+        roots.setdefault(find_root(path, paths), []).append(path)
+    return targets, roots, status
+
+
+def run_check(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
+    settings = settings_from(args)
+    selection = selection_from(args)
+    targets, roots, status = collect(args.paths, settings, err)
     found = 0
     for root in sorted(roots):
         wanted = roots[root]
@@ -152,16 +158,7 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
     options = Options(selection=selection_from(args), unsafe=args.unsafe_fixes, app=args.app,
                       max_connections=args.max_connections, pool_timeout=args.pool_timeout,
                       disable_noqa=args.disable_noqa)
-    roots: Dict[str, List[str]] = {}
-    status = EXIT_CLEAN
-    for arg in args.paths:
-        if not os.path.exists(arg):
-            err.write(f"{arg}: cannot read: no such file or directory\n")
-            status = EXIT_ERROR
-            continue
-        files = iter_python_files(arg, settings) if os.path.isdir(arg) else [os.path.abspath(arg)]
-        for path in files:
-            roots.setdefault(find_root(path, args.paths), []).append(path)
+    _, roots, status = collect(args.paths, settings, err)
     changed = fixed = left = 0
     for root in sorted(roots):
         outcome = fix_project(root, settings, options, roots[root])

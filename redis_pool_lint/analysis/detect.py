@@ -4,7 +4,7 @@ Every face (flake8, ``check``, the fixer) consumes these findings; none detects 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Set, Tuple
 
 from ..rules import BY_CODE

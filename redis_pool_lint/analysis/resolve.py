@@ -8,7 +8,7 @@ from __future__ import annotations
 import ast
 import fnmatch
 from dataclasses import dataclass
-from typing import Dict, Iterable, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence
 
 LIBRARIES = ("redis", "valkey", "aioredis")
 
@@ -153,7 +153,3 @@ class Bindings:
         if target is None:
             return None
         return f"{target}.{tail}" if tail else target
-
-
-def iter_child_scopes(body: Iterable[ast.stmt]) -> Tuple[ast.AST, ...]:
-    return tuple(n for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)))

@@ -890,7 +890,7 @@ class _FunctionBody(ast.NodeVisitor):
         for item in node.items:
             self.visit(item.context_expr)
             origin = self.origin(item.context_expr)
-            if origin is not None and origin[0] != "call" or self._closable_call(origin):
+            if origin is not None:
                 expr = item.context_expr
                 self.fn.closes.append(
                     Close(expr.lineno, expr.col_offset, origin, "with", _text(expr))
@@ -899,9 +899,6 @@ class _FunctionBody(ast.NodeVisitor):
                 self._bind(item.optional_vars, origin, item.context_expr)
         for stmt in node.body:
             self.visit(stmt)
-
-    def _closable_call(self, origin: Optional[Origin]) -> bool:
-        return bool(origin) and origin[0] == "call"
 
     visit_With = _with
     visit_AsyncWith = _with
@@ -1005,7 +1002,7 @@ class _FunctionBody(ast.NodeVisitor):
                 blocking = "Blocking" in (self.b.qualify(inner.func) or "")
             else:
                 psite = self._site(self.origin(inner))
-                blocking = bool(psite and psite.ctor.kind == "pool" and "Blocking" in self._callee_of(psite))
+                blocking = bool(psite and psite.ctor.kind == "pool" and "Blocking" in psite.callee)
         pool_class = _kw(node, "connection_pool_class")
         if pool_class is not None and "Blocking" in (_text(pool_class)):
             blocking = True
@@ -1043,9 +1040,6 @@ class _FunctionBody(ast.NodeVisitor):
                         qual = "builtins." + sub.id
                     out.append((sub.id, qual))
         return out
-
-    def _callee_of(self, site: Site) -> str:
-        return site.callee
 
     def visit_Lambda(self, node):
         self.visit(node.body)

@@ -11,7 +11,7 @@ import os
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 from ..analysis.load import ProjectResult, Settings, build
 from .plan import Options, Plan, make_plan

@@ -6,7 +6,6 @@ the lifespan is created or merged. ``transform.py`` carries it out with libcst.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Set, Tuple
 
@@ -362,7 +361,6 @@ class Planner:
         lib = ctor.library + (".asyncio" if ctor.flavor == "async" else "")
         source = self._call_source(mod, site)
         args, kwargs = source
-        bound = f"max_connections={self.o.max_connections}, timeout={self.o.pool_timeout:g}"
         if inline:
             args, kwargs = self._substitute(mod, args, kwargs, inline)
         if ctor.method == "from_pool" and site.pool_origin and site.pool_origin[0] == "global":
