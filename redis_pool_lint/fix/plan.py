@@ -16,7 +16,7 @@ from ..analysis.summary import AppSite, Function, ModuleSummary, Site
 from ..filters import Selection, noqa_filter
 from ..rules import BY_CODE, Fix
 
-SITE_CODES = ("RPL001", "RPL101", "RPL103", "RPL104", "RPL106")
+SITE_CODES = ("RPL001", "RPL101", "RPL102", "RPL103", "RPL104", "RPL106")
 REQUEST_TYPES = {
     "fastapi.Request": "Request",
     "fastapi.requests.Request": "Request",
@@ -136,6 +136,7 @@ class Planner:
         self.singletons: Dict[Tuple, Singleton] = {}
         self.app: Optional[Tuple[ModuleSummary, AppSite]] = None
         self.lifespan_findings: List[Finding] = []
+        self.pools_taken: Set[int] = set()  # per-request pools fixed with their client
         self.state_dict: Optional[Function] = None  # an existing lifespan that yields its state
 
     # -- entry --------------------------------------------------------------------------
@@ -173,7 +174,9 @@ class Planner:
                 existing = self._existing_lifespan()
                 if existing and self.p.functions[existing][1].yielded_keys is not None:
                     self.state_dict = self.p.functions[existing][1]
-        for group in site_groups.values():
+        # clients first: a per-request pool is fixed together with the client built over it
+        ordered = sorted(site_groups.values(), key=lambda g: g[0].code == "RPL102")
+        for group in ordered:
             try:
                 self._site(group)
                 self.plan.fixed.extend(group)
@@ -227,6 +230,17 @@ class Planner:
         if found is None:
             raise Skip("construction not found")
         index, site = found
+        if site.ctor.kind == "pool":
+            if id(site) in self.pools_taken:
+                return
+            raise Skip("a pool per request is fixed with the client built over it; none found")
+        pool_site = None
+        if site.pool_origin and site.pool_origin[0] == "site" and site.ctor.method in ("init", "from_pool"):
+            pool_site = fn.sites[int(site.pool_origin[1])]
+            extra = [k for k in site.keywords if k != "connection_pool"]
+            if pool_site.ctor.kind != "pool" or extra or any(
+                    q is None for _, q in pool_site.arg_names):
+                raise Skip("a client over a per-request pool with options of its own: fix by hand")
         shared_pool = site.pool_origin and site.pool_origin[0] == "state" and (
             site.ctor.method == "from_pool" or site.auto_close)
         inline = {} if shared_pool else self._inlinable(fn, site)
@@ -236,8 +250,10 @@ class Planner:
         if locals_used:
             raise Skip("constructor arguments depend on the request ("
                        + ", ".join(f"`{n}`" for n in locals_used) + "): cannot build it once")
-        singleton = self._singleton(mod, site, fn, inline)
+        singleton = self._singleton(mod, pool_site or site, fn, inline)
         edits = self.plan.file(mod.path)
+        if pool_site is not None:
+            self._drop_pool(mod, fn, pool_site, edits)
         if inline:
             edits.drop_unused.setdefault(fn.line, set()).update(inline)
             for value_names in (v[1] for v in inline.values()):
@@ -280,6 +296,23 @@ class Planner:
                         target.unwrap_withs[(close.line, close.col)] = close.text
                     else:
                         target.remove_closes.add((close.line, close.col))
+
+    def _drop_pool(self, mod: ModuleSummary, fn: Function, pool: Site, edits: FileEdits) -> None:
+        """The per-request pool goes with its client: its closes, its variable, its import."""
+        j = fn.sites.index(pool)
+        for close in fn.closes:
+            if close.origin == ("site", str(j)):
+                if close.method == "with":
+                    raise Skip("the per-request pool is used as a context manager: fix by hand")
+                edits.remove_closes.add((close.line, close.col))
+        names = [s[1] for s in pool.stores if s[0] == "local"]
+        if names:
+            edits.drop_unused.setdefault(fn.line, set()).update(names)
+        head = pool.callee.split(".")
+        for name, form in mod.import_forms.items():
+            if form[2] and f"{form[0]}.{form[2]}" in (".".join(head[:-1]), pool.callee) and not form[1]:
+                edits.unused_imports.append((form[0], form[2], None if form[2] == name else name))
+        self.pools_taken.add(id(pool))
 
     def _outside_callers(self, fn: Function) -> List[str]:
         """Functions outside request scope (a CLI, a worker, the lifespan) that call ``fn``."""
@@ -352,7 +385,8 @@ class Planner:
         ctor = site.ctor
         if ctor.library not in ("redis", "valkey") or ctor.flavor not in ("async", "sync"):
             raise Skip(f"{ctor.library} {ctor.flavor} clients are not rewritten automatically")
-        if ctor.method not in ("init", "from_url", "from_pool") or ctor.kind != "client":
+        if ctor.method not in ("init", "from_url", "from_pool") or (
+                ctor.kind != "client" and ctor.method == "from_pool"):
             raise Skip("only Redis(...), from_url(...) and from_pool(...) clients are rewritten")
         if "Cluster" in site.callee:
             raise Skip("cluster clients are not rewritten automatically")
@@ -388,16 +422,19 @@ class Planner:
 
     def _owned_pool_template(self, site: Site, lib: str, args: str, kwargs: str) -> Tuple[Tuple, str]:
         """``from_url(u, **kw)``/``Redis(**kw)`` -> a client owning a bounded blocking pool."""
-        bound = f"max_connections={self.o.max_connections}, timeout={self.o.pool_timeout:g}"
+        bound = ", ".join(f"{k}={v}" for k, v in (("max_connections", self.o.max_connections),
+                                                  ("timeout", f"{self.o.pool_timeout:g}"))
+                          if k not in site.keywords)
+        allowed = POOL_KEYWORDS | ({"max_connections", "timeout"} if site.ctor.kind == "pool" else set())
         if site.ctor.method == "from_url":
             bad = [k for k in site.keywords if k in CLIENT_ONLY]
             if bad:
                 raise Skip(f"`{bad[0]}=` configures the client itself: fix by hand")
             if not args:
                 raise Skip("from_url() without a URL argument")
-            extra = ", ".join([args] + ([kwargs] if kwargs else []) + [bound])
+            extra = ", ".join([args] + [x for x in (kwargs, bound) if x])
             return ("from_url", lib, args, kwargs), f"{{R}}.from_pool({{P}}.from_url({extra}))"
-        bad = [k for k in site.keywords if k not in POOL_KEYWORDS]
+        bad = [k for k in site.keywords if k not in allowed]
         if bad or args:
             raise Skip("constructor options the pool rewrite does not map ("
                        + ", ".join(f"`{b}`" for b in (bad or ["positional arguments"])) + ")")
