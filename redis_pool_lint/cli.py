@@ -161,7 +161,13 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
     _, roots, status = collect(args.paths, settings, err)
     changed = fixed = left = 0
     for root in sorted(roots):
-        outcome = fix_project(root, settings, options, roots[root])
+        try:
+            outcome = fix_project(root, settings, options, roots[root])
+        except Exception as exc:  # a bug of ours: this project is left as it was, the run goes on
+            err.write(f"redis-pool-lint: {os.path.relpath(root)}: not fixed, internal error "
+                      f"({type(exc).__name__}: {exc}); nothing written\n")
+            status = EXIT_ERROR
+            continue
         rel = lambda p: os.path.relpath(p)  # noqa: E731
         for f, reason in outcome.plan.skipped:
             err.write(f"{rel(f.path)}:{f.line}:{f.col + 1}: {f.code} not fixed: {reason}\n")
@@ -237,5 +243,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("redis-pool-lint: interrupted\n")
         return 130
+    except RecursionError:
+        sys.stderr.write("redis-pool-lint: error: code nested too deeply to analyse\n")
+        return EXIT_ERROR
+    except Exception as exc:  # never a traceback: one line, and a distinct exit code
+        sys.stderr.write(f"redis-pool-lint: internal error: {type(exc).__name__}: {exc}\n")
+        return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_ERROR

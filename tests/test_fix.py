@@ -158,3 +158,22 @@ def test_libcst_codemod_command_matches_fix(tmp_path):
     assert "Transformed 2 files successfully" in res.stderr, res.stderr[-2000:]
     (work / ".libcst.codemod.yaml").unlink()
     assert tree(work) == tree(FIXTURES / "fix" / "routers" / "after")
+
+
+def test_braces_in_the_users_arguments_are_kept(tmp_path):
+    """An f-string URL (braces) is copied as written, never read as a template."""
+    (tmp_path / "pyproject.toml").touch()
+    (tmp_path / "main.py").write_text(
+        "from fastapi import FastAPI\n"
+        "from redis.asyncio import Redis\n"
+        "HOST = 'localhost'\n"
+        "app = FastAPI()\n"
+        "@app.get('/incr/{key}')\n"
+        "async def incr(key: str):\n"
+        "    async with Redis.from_url(f'redis://{HOST}:6379/{0}') as r:\n"
+        "        return {'value': await r.incr(key)}\n"
+    )
+    res = run_tool("fix", ".", cwd=tmp_path)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+    assert "BlockingConnectionPool.from_url(f'redis://{HOST}:6379/{0}', max_connections=50" in (
+        tmp_path / "main.py").read_text()

@@ -6,6 +6,7 @@ the lifespan is created or merged. ``transform.py`` carries it out with libcst.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Set, Tuple
 
@@ -54,7 +55,7 @@ class Singleton:
     name: str
     key: Tuple
     lib: str  # the module the client classes come from: redis.asyncio, redis, valkey...
-    build: str  # template: {R} client class, {P} pool class, {app} the app expression
+    build: str  # template with the R_, P_ and APP_ placeholders
     close: str  # "await {x}.aclose()" or "{x}.close()"
     imports: List[Tuple[str, Optional[str], Optional[str], int]]  # (module, obj, asname, level)
 
@@ -109,6 +110,15 @@ class Plan:
         if module is not None:
             edits.module, edits.is_package = module.name, module.is_package
         return edits
+
+
+# Placeholders in build templates; NUL never occurs in source text, so user code (an f-string's
+# braces) can never be mistaken for one.
+R_, P_, APP_ = "\0R\0", "\0P\0", "\0APP\0"
+
+
+def fill(template: str, app: str) -> str:
+    return template.replace(APP_, app)
 
 
 class Skip(Exception):
@@ -400,14 +410,14 @@ class Planner:
         if ctor.method == "from_pool" and site.pool_origin and site.pool_origin[0] == "global":
             pool = self._bound_global_pool(mod, site.pool_origin[1])
             key = ("from_pool_global", lib, pool)
-            build = f"{{R}}.from_pool({pool.rsplit('.', 1)[-1]})  # owns it: closed at shutdown"
+            build = f"{R_}.from_pool({pool.rsplit('.', 1)[-1]})  # owns it: closed at shutdown"
         elif ctor.method == "from_pool" or (site.auto_close and site.pool_origin and site.pool_origin[0] == "state"):
             if site.pool_origin is None or site.pool_origin[0] != "state":
                 raise Skip("from_pool() over a pool that is not on the app's state")
             pool_attr = site.pool_origin[1]
             self._bound_state_pool(pool_attr)
             key = ("from_pool", lib, pool_attr)
-            build = f"{{R}}(connection_pool={{app}}.state.{pool_attr})"
+            build = f"{R_}(connection_pool={APP_}.state.{pool_attr})"
         else:
             key, build = self._owned_pool_template(site, lib, args, kwargs)
         existing = self.singletons.get(key)
@@ -433,12 +443,12 @@ class Planner:
             if not args:
                 raise Skip("from_url() without a URL argument")
             extra = ", ".join([args] + [x for x in (kwargs, bound) if x])
-            return ("from_url", lib, args, kwargs), f"{{R}}.from_pool({{P}}.from_url({extra}))"
+            return ("from_url", lib, args, kwargs), f"{R_}.from_pool({P_}.from_url({extra}))"
         bad = [k for k in site.keywords if k not in allowed]
         if bad or args:
             raise Skip("constructor options the pool rewrite does not map ("
                        + ", ".join(f"`{b}`" for b in (bad or ["positional arguments"])) + ")")
-        return ("init", lib, kwargs), f"{{R}}.from_pool({{P}}({', '.join(x for x in (kwargs, bound) if x)}))"
+        return ("init", lib, kwargs), f"{R_}.from_pool({P_}({', '.join(x for x in (kwargs, bound) if x)}))"
 
     def _bound_startup_clients(self, mod: ModuleSummary, fn: Function) -> None:
         """A client a startup handler builds on a default pool fails past 100 in-flight commands
@@ -590,11 +600,10 @@ class Planner:
         """``redis`` first; later configurations are named after their URL (``redis_stats``)."""
         taken = {s.name for s in self.singletons.values()} | set(self.p.state_ctors)
         base = "redis"
-        if taken & {"redis"} and key[0] == "from_url" and key[2]:
-            import re as _re
-
-            stem = _re.sub(r"(?i)(^.*\.)|(_?(redis_)?url$)", "", key[2].split(",")[0].strip())
-            stem = _re.sub(r"\W+", "_", stem).strip("_").lower()
+        first = key[2].split(",")[0].strip() if key[0] == "from_url" and key[2] else ""
+        if taken & {"redis"} and re.fullmatch(r"[A-Za-z_][\w.]*", first):
+            # named after the URL's variable: STATS_URL, settings.cache_redis_url -> redis_stats, redis_cache
+            stem = re.sub(r"(?i)(^.*\.)|(_?(redis_)?url$)|(_redis$)", "", first).strip("_").lower()
             if stem and stem != "redis":
                 base = f"redis_{stem}"
         name, n = base, 2
@@ -654,14 +663,14 @@ class Planner:
                 raise Skip("the lifespan takes no app parameter")
             if not lfn.has_yield:
                 raise Skip("the lifespan does not yield")
-            setup = [f"{param}.state.{s.name} = {builds[s.name].format(app=param)}" for s in singles]
+            setup = [f"{param}.state.{s.name} = {fill(builds[s.name], param)}" for s in singles]
             teardown = [s.close.format(x=f"{param}.state.{s.name}") for s in reversed(singles)]
             state_keys = ()
             if self.state_dict is not None:
                 taken = set(self.state_dict.yielded_keys or ())
                 if any(s.name in taken for s in singles):
                     raise Skip("the lifespan state already has a key named like the client")
-                setup = [f"{s.name}_client = {builds[s.name].format(app=param)}" for s in singles]
+                setup = [f"{s.name}_client = {fill(builds[s.name], param)}" for s in singles]
                 teardown = [s.close.format(x=f"{s.name}_client") for s in reversed(singles)]
                 state_keys = tuple((s.name, f"{s.name}_client") for s in singles)
             teardown += extra_teardown
@@ -683,7 +692,7 @@ class Planner:
         for fn_name, is_async in startups:
             body.append(f"    {'await ' if is_async else ''}{fn_name}()")
         for s in singles:
-            body.append(f"    app.state.{s.name} = {builds[s.name].format(app='app')}")
+            body.append(f"    app.state.{s.name} = {fill(builds[s.name], 'app')}")
         edits.imports.extend(class_imports)
         body.append("    try:")
         body.append("        yield")
@@ -726,9 +735,9 @@ class Planner:
                     raise Skip(f"the names `{cls}` and `{local}` are taken in {where.name}")
                 bound[local] = want
                 names[short] = local
-                if short == "R" or "{P}" in single.build:
+                if short == "R" or P_ in single.build:
                     imports.append((single.lib, cls, None if local == cls else local, 0))
-            builds[single.name] = single.build.replace("{R}", names["R"]).replace("{P}", names["P"])
+            builds[single.name] = single.build.replace(R_, names["R"]).replace(P_, names["P"])
         return builds, imports
 
     def _existing_lifespan(self) -> Optional[str]:
