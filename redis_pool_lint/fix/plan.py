@@ -17,7 +17,7 @@ from ..analysis.summary import AppSite, Function, ModuleSummary, Site
 from ..filters import Selection, noqa_filter
 from ..rules import BY_CODE, Fix
 
-SITE_CODES = ("RPL001", "RPL101", "RPL102", "RPL103", "RPL104", "RPL106")
+SITE_CODES = ("RPL001", "RPL101", "RPL102", "RPL103", "RPL104", "RPL106", "RPL107")
 REQUEST_TYPES = {
     "fastapi.Request": "Request",
     "fastapi.requests.Request": "Request",
@@ -170,6 +170,8 @@ class Planner:
                 self._shared_close(f)
             elif f.code in ("RPL201", "RPL202"):
                 self.lifespan_findings.append(f)
+            elif f.code == "RPL204":
+                self._unbounded(f)
             else:
                 self.plan.skipped.append((f, "not fixed automatically yet"))
         if site_groups or self.lifespan_findings:
@@ -252,7 +254,7 @@ class Planner:
                     q is None for _, q in pool_site.arg_names):
                 raise Skip("a client over a per-request pool with options of its own: fix by hand")
         shared_pool = site.pool_origin and site.pool_origin[0] == "state" and (
-            site.ctor.method == "from_pool" or site.auto_close)
+            site.ctor.method == "from_pool" or site.auto_close or f.code == "RPL107")
         inline = {} if shared_pool else self._inlinable(fn, site)
         locals_used = sorted({n for n, q in site.arg_names if q is None and n not in inline})
         if shared_pool:
@@ -407,11 +409,13 @@ class Planner:
         args, kwargs = source
         if inline:
             args, kwargs = self._substitute(mod, args, kwargs, inline)
-        if ctor.method == "from_pool" and site.pool_origin and site.pool_origin[0] == "global":
+        over_shared = ctor.method == "from_pool" or site.auto_close or (
+            ctor.method == "init" and site.pool_origin is not None and site.keywords == ["connection_pool"])
+        if over_shared and site.pool_origin and site.pool_origin[0] == "global":
             pool = self._bound_global_pool(mod, site.pool_origin[1])
             key = ("from_pool_global", lib, pool)
             build = f"{R_}.from_pool({pool.rsplit('.', 1)[-1]})  # owns it: closed at shutdown"
-        elif ctor.method == "from_pool" or (site.auto_close and site.pool_origin and site.pool_origin[0] == "state"):
+        elif over_shared and site.pool_origin and site.pool_origin[0] == "state" or ctor.method == "from_pool":
             if site.pool_origin is None or site.pool_origin[0] != "state":
                 raise Skip("from_pool() over a pool that is not on the app's state")
             pool_attr = site.pool_origin[1]
@@ -450,15 +454,29 @@ class Planner:
                        + ", ".join(f"`{b}`" for b in (bad or ["positional arguments"])) + ")")
         return ("init", lib, kwargs), f"{R_}.from_pool({P_}({', '.join(x for x in (kwargs, bound) if x)}))"
 
+    def _unbounded(self, f: Finding) -> None:
+        """RPL204 (unsafe, asked for): the lifespan's client gets a bounded blocking pool."""
+        mod, fn = _module_path(self.p, f.function)
+        found = _site_of(fn, f)
+        if found is None or not self._bound_site(mod, found[1]):
+            self.plan.skipped.append((f, "cannot rewrite this pool"))
+            return
+        self.plan.fixed.append(f)
+
     def _bound_startup_clients(self, mod: ModuleSummary, fn: Function) -> None:
         """A client a startup handler builds on a default pool fails past 100 in-flight commands
         on redis-py 8: moving it into the lifespan gives it the bounded blocking pool too."""
-        edits = self.plan.file(mod.path)
         for site in fn.sites:
+            self._bound_site(mod, site)
+
+    def _bound_site(self, mod: ModuleSummary, site: Site) -> bool:
+        """Rewrite one construction onto a bounded blocking pool; False if it cannot be."""
+        edits = self.plan.file(mod.path)
+        if True:
             ctor = site.ctor
             if ctor.library not in ("redis", "valkey") or ctor.flavor not in ("async", "sync") \
                     or "Cluster" in site.callee or "**" in site.keywords:
-                continue
+                return False
             lib = ctor.library + (".asyncio" if ctor.flavor == "async" else "")
             if ctor.kind == "pool" and ctor.method in ("init", "from_url") and not (
                     site.blocking_pool and "max_connections" in site.keywords):
@@ -466,7 +484,8 @@ class Planner:
                     None if "max_connections" in site.keywords else str(self.o.max_connections),
                     None if "timeout" in site.keywords else f"{self.o.pool_timeout:g}")
                 edits.blocking_module = lib
-            elif ctor.kind == "client" and ctor.method in ("init", "from_url") and site.pool_origin is None \
+                return True
+            if ctor.kind == "client" and ctor.method in ("init", "from_url") and site.pool_origin is None \
                     and not site.blocking_pool and not any(n for n, q in site.arg_names if q is None):
                 try:
                     args, kwargs = self._call_source(mod, site)
@@ -474,9 +493,11 @@ class Planner:
                     probe = Singleton("_", (), lib, template, "", [])
                     builds, imports = self._classes(mod, [probe])
                 except Skip:
-                    continue
+                    return False
                 edits.replace_calls[(site.line, site.col)] = builds["_"]
                 edits.imports.extend(imports)
+                return True
+        return False
 
     def _bound_state_pool(self, attr: str) -> None:
         """The app-state pool a shared client will use must wait for a free connection rather
