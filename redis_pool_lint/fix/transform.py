@@ -354,4 +354,39 @@ def apply_edits(source: str, edits: FileEdits, filename: str = "") -> str:
         # A context without the module's name keeps relative imports relative.
         items = [ImportItem(m, obj, asname, level) for m, obj, asname, level in dict.fromkeys(edits.imports)]
         tree = AddImportsVisitor(CodemodContext(), items).transform_module(tree)
-    return tree.code
+    return _keep_blank_lines(module, tree).code
+
+
+def _keep_blank_lines(before: cst.Module, after: cst.Module) -> cst.Module:
+    """A removed top-level import takes its blank lines with it (libcst's import removal does):
+    give them to the next statement still there, so import groups stay apart."""
+    code = before.code_for_node
+
+    def key(stmt: cst.CSTNode) -> str:
+        if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
+            node = stmt.body[0]
+            if isinstance(node, cst.ImportFrom):  # the same import, perhaps with names added
+                return "from " + "." * len(node.relative) + (code(node.module) if node.module else "")
+            if isinstance(node, cst.Import):
+                return "import " + ",".join(code(a) for a in node.names)
+        return code(stmt.with_changes(leading_lines=[])) if hasattr(stmt, "leading_lines") else code(stmt)
+
+    kept = {}
+    for i, stmt in enumerate(after.body):
+        kept.setdefault(key(stmt), i)
+    body = list(after.body)
+    pending: List[cst.EmptyLine] = []
+    for stmt in before.body:
+        k = key(stmt)
+        if k not in kept:
+            if k.startswith(("from ", "import ")):  # removed: remember its blank line
+                pending = pending or [ln for ln in stmt.leading_lines if ln.comment is None][:1]
+            else:
+                pending = []  # rewritten code: nothing to carry over
+            continue
+        if pending:
+            i = kept[k]
+            if not any(ln.comment is None for ln in body[i].leading_lines):
+                body[i] = body[i].with_changes(leading_lines=pending + list(body[i].leading_lines))
+            pending = []
+    return after.with_changes(body=body)
