@@ -588,7 +588,7 @@ class Planner:
         for name, qual in names:
             if qual is None or qual.startswith("builtins."):
                 continue
-            if app_mod.name == mod.name:
+            if app_mod.name == mod.name or self._binds(app_mod, name) == self.p.canonical(qual, mod.name):
                 continue
             form = mod.import_forms.get(name)
             asname = None
@@ -604,6 +604,18 @@ class Planner:
                 target, obj = mod.name, name
             out.append(self._relative(app_mod, target, obj, asname))
         return out
+
+    def _binds(self, where: ModuleSummary, name: str) -> Optional[str]:
+        """What ``name`` already refers to at the top of ``where`` (canonical), if anything."""
+        from ..analysis.resolve import resolve_relative
+
+        form = where.import_forms.get(name)
+        if form is None:
+            return None
+        module, level, obj = form
+        base = resolve_relative(where.name, where.is_package, level, module or None) if level else module
+        target = f"{base}.{obj}" if obj else base
+        return self.p.canonical(target, where.name)
 
     @staticmethod
     def _relative(app_mod: ModuleSummary, target: str, obj: Optional[str], asname: Optional[str]):
