@@ -52,7 +52,10 @@ def make_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="report Redis clients built per request")
     check.add_argument("paths", nargs="*", default=["."])
     _add_selection(check)
-    fix = sub.add_parser("fix", help="rewrite per-request clients into one lifespan client")
+    fix = sub.add_parser(
+        "fix", help="rewrite per-request clients into one lifespan client",
+        epilog="exit codes: 0 nothing left to fix; 1 files changed (or, with --diff, would be) or "
+        "findings remain, as pre-commit fixers do; 2 error")
     fix.add_argument("paths", nargs="*", default=["."])
     _add_selection(fix)
     fix.add_argument("--diff", action="store_true", help="print a unified diff, write nothing")

@@ -221,8 +221,8 @@ async def rate_limit(request: Request, call_next):
         name="client-per-request-via-helper",
         message="Redis client or pool built per request via {detail}; pass the shared lifespan "
         "client down instead",
-        fix=Fix.DISPLAY,
-        fix_summary="display only",
+        fix=Fix.SAFE,
+        fix_summary="callers use the shared client",
         default_enabled=True,
         what="Flags a function reached by calls from request scope (a helper, the `__init__` of "
         "a class instantiated per request, a decorator's wrapper) that builds a client. The "
@@ -242,8 +242,10 @@ async def index():
 async def index(request: Request):
     return await request.app.state.redis.get("k")
 """,
-        fix_safety="Display only: the helper may have callers outside request scope and its "
-        "signature is the user's to change.",
+        fix_safety="Safe when the helper only builds and returns a client and its request-scope "
+        "callers are handlers, dependencies or middleware: those calls become the shared client "
+        "and the helper stays as it is for its other callers (a CLI, a worker). Otherwise no fix "
+        "is offered, and the finding says why.",
     ),
     Rule(
         code="RPL106",

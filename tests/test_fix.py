@@ -177,3 +177,13 @@ def test_braces_in_the_users_arguments_are_kept(tmp_path):
     assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
     assert "BlockingConnectionPool.from_url(f'redis://{HOST}:6379/{0}', max_connections=50" in (
         tmp_path / "main.py").read_text()
+
+
+def test_helper_stays_for_its_script(tmp_path):
+    """RPL105: request-scope calls use the shared client; the helper still builds one for the script."""
+    after = FIXTURES / "fix" / "helper_cli" / "after"
+    assert "return redis.Redis.from_url(REDIS_URL)" in (after / "storage.py").read_text()
+    assert "store = request.app.state.redis" in (after / "storage.py").read_text()
+    res = subprocess.run([sys.executable, "-c", "import storage; print(type(storage.connect()).__name__)"],
+                         cwd=after, capture_output=True, text=True)
+    assert res.stdout.strip() == "Redis", res.stderr

@@ -138,6 +138,8 @@ class Function:
     param_types: Dict[str, str] = field(default_factory=dict)
     decorators: List[str] = field(default_factory=list)
     calls: List[Tuple[str, int]] = field(default_factory=list)
+    #: the same calls with their column: (callee, line, col)
+    call_sites: List[Tuple[str, int, int]] = field(default_factory=list)
     sites: List[Site] = field(default_factory=list)
     closes: List[Close] = field(default_factory=list)
     commands: List[Command] = field(default_factory=list)
@@ -970,6 +972,7 @@ class _FunctionBody(ast.NodeVisitor):
         callee = self.callee(func)
         if callee:
             self.fn.calls.append((callee, node.lineno))
+            self.fn.call_sites.append((callee, node.lineno, node.col_offset))
 
     def _master_for(self, node: ast.Call) -> Optional[Ctor]:
         func = node.func

@@ -17,7 +17,7 @@ from ..analysis.summary import AppSite, Function, ModuleSummary, Site
 from ..filters import Selection, noqa_filter
 from ..rules import BY_CODE, Fix
 
-SITE_CODES = ("RPL001", "RPL101", "RPL102", "RPL103", "RPL104", "RPL106", "RPL107")
+SITE_CODES = ("RPL001", "RPL101", "RPL102", "RPL103", "RPL104", "RPL105", "RPL106", "RPL107")
 REQUEST_TYPES = {
     "fastapi.Request": "Request",
     "fastapi.requests.Request": "Request",
@@ -242,6 +242,8 @@ class Planner:
         if found is None:
             raise Skip("construction not found")
         index, site = found
+        if f.code == "RPL105":
+            return self._helper(mod, fn, index, site)
         if site.ctor.kind == "pool":
             if id(site) in self.pools_taken:
                 return
@@ -278,7 +280,7 @@ class Planner:
         if outside:
             self._guard_factory(mod, fn, site, singleton, outside)
             return
-        conn = self._connection(mod, fn, f)
+        conn = self._connection(mod, fn, f.role)
         if self.state_dict is not None:  # lifespan state: request.state.<name>
             if not conn.endswith(".app"):
                 raise Skip("lifespan state is not reachable from here")
@@ -308,6 +310,45 @@ class Planner:
                         target.unwrap_withs[(close.line, close.col)] = close.text
                     else:
                         target.remove_closes.add((close.line, close.col))
+
+    def _helper(self, mod: ModuleSummary, fn: Function, index: int, site: Site) -> None:
+        """A helper that only returns a new client: its request-scope call sites become the
+        shared client, and the helper stays as it is for its other callers."""
+        if fn.has_yield or fn.returns != [("site", str(index))] or len(fn.sites) != 1 or fn.closes:
+            raise Skip("the helper does more than build and return a client: pass the shared client "
+                       "down by hand")
+        if any(q is None for _, q in site.arg_names):
+            raise Skip("constructor arguments depend on the helper's parameters: cannot build it once")
+        callers = []
+        for qual, scope in self.p.scopes.items():
+            cmod, caller = self.p.functions[qual]
+            sites = [(line, col) for callee, line, col in caller.call_sites
+                     if fn.qualname in self.p.callable_targets(callee, cmod.name)]
+            if sites:
+                if scope.role == "helper":
+                    raise Skip(f"called from `{caller.name}`, itself a helper: pass the shared client down by hand")
+                callers.append((cmod, caller, scope.role, sites))
+        if not callers:
+            raise Skip("no request-scope caller found")
+        single = self._singleton(mod, site)
+        for cmod, caller, role, sites in callers:
+            shared = f"{self._connection(cmod, caller, role)}.state.{single.name}"
+            edits = self.plan.file(cmod.path)
+            withs = {(c.line, c.col) for c in caller.closes if c.method == "with"}
+            for pos in sites:
+                if pos in withs:
+                    edits.unwrap_withs[pos] = shared
+                else:
+                    edits.replace_calls[pos] = shared
+            for close in caller.closes:
+                if close.origin[0] != "call" or (close.line, close.col) in sites:
+                    continue
+                if fn.qualname not in self.p.callable_targets(close.origin[1], cmod.name):
+                    continue
+                if close.method == "with":
+                    edits.unwrap_withs[(close.line, close.col)] = close.text
+                elif close.method in ("aclose", "close", "disconnect"):
+                    edits.remove_closes.add((close.line, close.col))
 
     def _drop_pool(self, mod: ModuleSummary, fn: Function, pool: Site, edits: FileEdits) -> None:
         """The per-request pool goes with its client: its closes, its variable, its import."""
@@ -357,20 +398,20 @@ class Planner:
 
         return any(kind == "site" and b is site for kind, _, b in _Detector(self.p).resolve(fn, origin))
 
-    def _connection(self, mod: ModuleSummary, fn: Function, f: Finding) -> str:
+    def _connection(self, mod: ModuleSummary, fn: Function, role: str) -> str:
         """The expression that reaches the app in this function; add a parameter if needed."""
         for param in fn.params:
             kind = REQUEST_TYPES.get(fn.param_types.get(param, ""))
             if kind:
                 return f"{param}.app"
-        if f.role == "middleware" and fn.name == "__call__" and "scope" in fn.params:
+        if role == "middleware" and fn.name == "__call__" and "scope" in fn.params:
             return 'scope["app"]'
         untyped = [p for p in fn.params if p not in fn.param_types and p not in fn.param_deps]
         if fn.cls and untyped and untyped[0] == fn.params[0]:
             untyped = untyped[1:]
-        if f.role in ("handler", "middleware") and untyped and untyped[0] in ("request", "websocket", "req", "ws"):
+        if role in ("handler", "middleware") and untyped and untyped[0] in ("request", "websocket", "req", "ws"):
             return f"{untyped[0]}.app"
-        if f.role not in ("handler", "dependency"):
+        if role not in ("handler", "dependency"):
             raise Skip("no Request/WebSocket in reach to find the app's state")
         if "request" in fn.params:
             raise Skip("a parameter named `request` that is not a Request is in the way")

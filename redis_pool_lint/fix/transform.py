@@ -86,17 +86,10 @@ class ApplyEdits(VisitorBasedCodemodCommand):
         elif isinstance(cls, cst.Attribute) and cls.attr.value == "ConnectionPool":
             renamed = cls.with_changes(attr=cst.Name("BlockingConnectionPool"))
         func = func.with_changes(value=renamed) if func is not cls else renamed
-        args = list(call.args)
-        extra = [(k, v) for k, v in (("max_connections", bound), ("timeout", wait)) if v is not None]
-        if extra and args and args[-1].comma is cst.MaybeSentinel.DEFAULT:
-            args[-1] = args[-1].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
-        for i, (key, value) in enumerate(extra):
-            arg = cst.Arg(keyword=cst.Name(key), value=cst.parse_expression(value),
-                          equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")))
-            if i < len(extra) - 1:
-                arg = arg.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
-            args.append(arg)
-        return call.with_changes(func=func, args=args)
+        extra = [cst.Arg(keyword=cst.Name(k), value=cst.parse_expression(v),
+                         equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")))
+                 for k, v in (("max_connections", bound), ("timeout", wait)) if v is not None]
+        return call.with_changes(func=func, args=_append_args(list(call.args), extra))
 
     def leave_Await(self, original: cst.Await, updated: cst.Await) -> cst.BaseExpression:
         if id(original.expression) in self.replaced_calls:
@@ -105,20 +98,14 @@ class ApplyEdits(VisitorBasedCodemodCommand):
 
     def _app_call(self, call: cst.Call) -> cst.Call:
         args = [a for a in call.args if not (a.keyword and a.keyword.value in self.e.drop_app_kwargs)]
+        if len(args) < len(call.args) and args:  # the dropped one may have been last
+            args[-1] = args[-1].with_changes(comma=call.args[-1].comma,
+                                             whitespace_after_arg=call.args[-1].whitespace_after_arg)
+        extra = []
         if self.e.app_kwarg:
-            args.append(cst.Arg(keyword=cst.Name("lifespan"), value=cst.Name(self.e.app_kwarg),
-                                equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))))
-        fixed = []
-        for i, arg in enumerate(args):
-            last = i == len(args) - 1
-            if not last and arg.comma is cst.MaybeSentinel.DEFAULT:
-                arg = arg.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
-            fixed.append(arg)
-        if fixed and len(fixed) > 1:
-            prev = fixed[-2]
-            if prev.comma is cst.MaybeSentinel.DEFAULT:
-                fixed[-2] = prev.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
-        return call.with_changes(args=fixed)
+            extra.append(cst.Arg(keyword=cst.Name("lifespan"), value=cst.Name(self.e.app_kwarg),
+                                 equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))))
+        return call.with_changes(args=_append_args(args, extra))
 
     # -- statements -------------------------------------------------------------------------
     def _close_call(self, stmt: cst.BaseSmallStatement) -> Optional[cst.Call]:
@@ -295,6 +282,31 @@ class ApplyEdits(VisitorBasedCodemodCommand):
                 body[i] = nxt.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()] + kept_comments)
         body.insert(i, func)
         return updated.with_changes(body=body)
+
+
+def _append_args(args: List[cst.Arg], extra: List[cst.Arg]) -> List[cst.Arg]:
+    """Append arguments the way a person would: one per line if the call is written so,
+    otherwise inline, keeping the line break before the closing bracket and a trailing comma."""
+    if not extra:
+        return args
+    if not args:
+        return extra
+    last = args[-1]
+    trailing = isinstance(last.comma, cst.Comma)
+    closing = last.comma.whitespace_after if trailing else last.whitespace_after_arg
+    prev = args[-2].comma if len(args) > 1 else None
+    one_per_line = isinstance(prev, cst.Comma) and isinstance(prev.whitespace_after, cst.ParenthesizedWhitespace)
+    sep = prev.whitespace_after if one_per_line else cst.SimpleWhitespace(" ")
+    if not one_per_line and len(args) == 1 and trailing and isinstance(closing, cst.ParenthesizedWhitespace):
+        one_per_line, sep = False, cst.SimpleWhitespace(" ")
+    empty = cst.SimpleWhitespace("")
+    out = args[:-1] + [last.with_changes(comma=cst.Comma(whitespace_after=sep), whitespace_after_arg=empty)]
+    out += [a.with_changes(comma=cst.Comma(whitespace_after=sep)) for a in extra[:-1]]
+    if trailing:
+        out.append(extra[-1].with_changes(comma=cst.Comma(whitespace_after=closing), whitespace_after_arg=empty))
+    else:
+        out.append(extra[-1].with_changes(whitespace_after_arg=closing))
+    return out
 
 
 def _drop_unread(fn: cst.FunctionDef, names, context: CodemodContext) -> cst.FunctionDef:
