@@ -187,3 +187,46 @@ def test_helper_stays_for_its_script(tmp_path):
     res = subprocess.run([sys.executable, "-c", "import storage; print(type(storage.connect()).__name__)"],
                          cwd=after, capture_output=True, text=True)
     assert res.stdout.strip() == "Redis", res.stderr
+
+
+def test_off_by_default_codes_and_unsafe_fixes(tmp_path):
+    """RPL107 (asked for) becomes the shared client; RPL204 only with --unsafe-fixes."""
+    (tmp_path / "pyproject.toml").touch()
+    src = (
+        "import os\n"
+        "from contextlib import asynccontextmanager\n"
+        "\n"
+        "from fastapi import FastAPI, Request\n"
+        "from redis.asyncio import ConnectionPool, Redis\n"
+        "\n"
+        "REDIS_URL = os.environ.get('REDIS_URL', 'redis://localhost:6379/0')\n"
+        "\n"
+        "\n"
+        "@asynccontextmanager\n"
+        "async def lifespan(app: FastAPI):\n"
+        "    app.state.pool = ConnectionPool.from_url(REDIS_URL)\n"
+        "    app.state.cache = Redis.from_url(REDIS_URL)\n"
+        "    yield\n"
+        "    await app.state.cache.aclose()\n"
+        "    await app.state.pool.aclose()\n"
+        "\n"
+        "\n"
+        "app = FastAPI(lifespan=lifespan)\n"
+        "\n"
+        "\n"
+        "@app.get('/get/{key}')\n"
+        "async def get(key: str, request: Request):\n"
+        "    r = Redis(connection_pool=request.app.state.pool)\n"
+        "    return {'key': key, 'value': await r.get(key)}\n"
+    )
+    (tmp_path / "main.py").write_text(src)
+    codes = ["--extend-select", "RPL107,RPL204"]
+    res = run_tool("fix", *codes, ".", cwd=tmp_path)
+    out = (tmp_path / "main.py").read_text()
+    assert res.returncode == 1 and "r = request.app.state.redis" in out
+    assert "app.state.cache = Redis.from_url(REDIS_URL)" in out  # RPL204 is unsafe: left
+    assert "RPL204 not fixed: unsafe fix: pass --unsafe-fixes" in res.stderr
+    res = run_tool("fix", *codes, "--unsafe-fixes", ".", cwd=tmp_path)
+    out = (tmp_path / "main.py").read_text()
+    assert "app.state.cache = Redis.from_pool(BlockingConnectionPool.from_url(REDIS_URL, max_connections=50" in out
+    assert run_tool("check", *codes, ".", cwd=tmp_path).returncode == 0
