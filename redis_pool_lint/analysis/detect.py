@@ -242,9 +242,8 @@ class _Detector:
             owned = {other.pool_origin for other in fn.sites
                      if other.pool_origin and (other.ctor.method == "from_pool" or other.auto_close)}
             for i, site in enumerate(fn.sites):
-                if ("site", str(i)) in owned:
-                    pass  # a pool owned by a client here: reported, and closed, with that client
-                elif not self._closed(fn, i, site, closes):
+                # a pool owned by a client built here is reported, and closed, with that client
+                if ("site", str(i)) not in owned and not self._closed(fn, i, site, closes):
                     self.emit("RPL202", mod, site.line, site.col, f" in `{short(fn.qualname)}`", fn, "lifespan", site)
                 if self._unbounded(fn, site):
                     self.emit("RPL204", mod, site.line, site.col, "", fn, "lifespan", site)

@@ -230,6 +230,47 @@ class Project:
         return mod.imports_framework and (last in _OWNER_NAMES or last.endswith(("router", "app")))
 
     def _compute_scope(self) -> None:
+        """Breadth first from the entry points, most direct role first."""
+        seeds = self._entry_points()
+        order = {role: i for i, role in enumerate(ROLES)}
+        seeds.sort(key=lambda item: order[item[1].role])
+        queue = deque()
+        for qual, scope in seeds:
+            if qual in self.scopes or qual in self.lifespans:
+                continue
+            _, fn = self.functions.get(qual, (None, None))
+            if fn is None or fn.is_task:
+                continue
+            self.scopes[qual] = scope
+            queue.append(qual)
+        while queue:
+            qual = queue.popleft()
+            mod, fn = self.functions[qual]
+            scope = self.scopes[qual]
+            if fn.is_cached:
+                continue  # its body runs once; what it calls does too
+            for target in self._callees(fn, mod):
+                if target in self.scopes or target in self.lifespans:
+                    continue
+                _, callee = self.functions[target]
+                if callee.is_task:
+                    continue
+                self.scopes[target] = Scope("helper", scope.chain + (target,), scope.websocket)
+                queue.append(target)
+
+    def param_dependency(self, fn: Function, param: str, near: str) -> Optional[str]:
+        """The dependency a parameter receives, through ``Annotated`` aliases defined anywhere."""
+        dep = fn.param_deps.get(param)
+        if dep is None or not dep.startswith("alias:"):
+            return dep
+        canon = self.canonical(dep[len("alias:"):], near)
+        mod_name, _, name = canon.rpartition(".")
+        mod = self.modules.get(mod_name)
+        return mod.dep_aliases.get(name) if mod else None
+
+    def _entry_points(self) -> List[Tuple[str, Scope]]:
+        """Routes, dependencies and middleware, each with its role; lifespans and startup
+        handlers are recorded on the way (they are never entry points)."""
         seeds: List[Tuple[str, Scope]] = []
         for mod in self.modules.values():
             near = mod.name
@@ -290,41 +331,7 @@ class Project:
             if fn.name == "lifespan" and any(d.endswith("asynccontextmanager") for d in fn.decorators):
                 self.lifespans.setdefault(qual, (fn.line, fn.col))
 
-        order = {role: i for i, role in enumerate(ROLES)}
-        seeds.sort(key=lambda item: order[item[1].role])
-        queue = deque()
-        for qual, scope in seeds:
-            if qual in self.scopes or qual in self.lifespans:
-                continue
-            _, fn = self.functions.get(qual, (None, None))
-            if fn is None or fn.is_task:
-                continue
-            self.scopes[qual] = scope
-            queue.append(qual)
-        while queue:
-            qual = queue.popleft()
-            mod, fn = self.functions[qual]
-            scope = self.scopes[qual]
-            if fn.is_cached:
-                continue  # its body runs once; what it calls does too
-            for target in self._callees(fn, mod):
-                if target in self.scopes or target in self.lifespans:
-                    continue
-                _, callee = self.functions[target]
-                if callee.is_task:
-                    continue
-                self.scopes[target] = Scope("helper", scope.chain + (target,), scope.websocket)
-                queue.append(target)
-
-    def param_dependency(self, fn: Function, param: str, near: str) -> Optional[str]:
-        """The dependency a parameter receives, through ``Annotated`` aliases defined anywhere."""
-        dep = fn.param_deps.get(param)
-        if dep is None or not dep.startswith("alias:"):
-            return dep
-        canon = self.canonical(dep[len("alias:"):], near)
-        mod_name, _, name = canon.rpartition(".")
-        mod = self.modules.get(mod_name)
-        return mod.dep_aliases.get(name) if mod else None
+        return seeds
 
     def _dependency_targets(self, ref: str, near: str) -> List[str]:
         canon = self.canonical(ref, near)

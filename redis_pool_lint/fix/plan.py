@@ -513,31 +513,30 @@ class Planner:
     def _bound_site(self, mod: ModuleSummary, site: Site) -> bool:
         """Rewrite one construction onto a bounded blocking pool; False if it cannot be."""
         edits = self.plan.file(mod.path)
-        if True:
-            ctor = site.ctor
-            if ctor.library not in ("redis", "valkey") or ctor.flavor not in ("async", "sync") \
-                    or "Cluster" in site.callee or "**" in site.keywords:
+        ctor = site.ctor
+        if ctor.library not in ("redis", "valkey") or ctor.flavor not in ("async", "sync") \
+                or "Cluster" in site.callee or "**" in site.keywords:
+            return False
+        lib = ctor.library + (".asyncio" if ctor.flavor == "async" else "")
+        if ctor.kind == "pool" and ctor.method in ("init", "from_url") and not (
+                site.blocking_pool and "max_connections" in site.keywords):
+            edits.make_blocking[(site.line, site.col)] = (
+                None if "max_connections" in site.keywords else str(self.o.max_connections),
+                None if "timeout" in site.keywords else f"{self.o.pool_timeout:g}")
+            edits.blocking_module = lib
+            return True
+        if ctor.kind == "client" and ctor.method in ("init", "from_url") and site.pool_origin is None \
+                and not site.blocking_pool and not any(n for n, q in site.arg_names if q is None):
+            try:
+                args, kwargs = self._call_source(mod, site)
+                _, template = self._owned_pool_template(site, lib, args, kwargs)
+                probe = Singleton("_", (), lib, template, "", [])
+                builds, imports = self._classes(mod, [probe])
+            except Skip:
                 return False
-            lib = ctor.library + (".asyncio" if ctor.flavor == "async" else "")
-            if ctor.kind == "pool" and ctor.method in ("init", "from_url") and not (
-                    site.blocking_pool and "max_connections" in site.keywords):
-                edits.make_blocking[(site.line, site.col)] = (
-                    None if "max_connections" in site.keywords else str(self.o.max_connections),
-                    None if "timeout" in site.keywords else f"{self.o.pool_timeout:g}")
-                edits.blocking_module = lib
-                return True
-            if ctor.kind == "client" and ctor.method in ("init", "from_url") and site.pool_origin is None \
-                    and not site.blocking_pool and not any(n for n, q in site.arg_names if q is None):
-                try:
-                    args, kwargs = self._call_source(mod, site)
-                    _, template = self._owned_pool_template(site, lib, args, kwargs)
-                    probe = Singleton("_", (), lib, template, "", [])
-                    builds, imports = self._classes(mod, [probe])
-                except Skip:
-                    return False
-                edits.replace_calls[(site.line, site.col)] = builds["_"]
-                edits.imports.extend(imports)
-                return True
+            edits.replace_calls[(site.line, site.col)] = builds["_"]
+            edits.imports.extend(imports)
+            return True
         return False
 
     def _bound_state_pool(self, attr: str) -> None:
