@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import os
 import sys
 from typing import Dict, List, Optional, Sequence
 
-from . import __version__
+from . import __version__, config
 from .analysis.load import DEFAULT_EXCLUDE, Settings, build, find_root, is_test_file, iter_python_files
+from .config import OUTPUT_FORMATS
 from .filters import Selection, noqa_filter, split_codes
 from .rules import BY_CODE, RULES
 
@@ -27,7 +29,9 @@ def _csv(value: str) -> List[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _add_selection(p: argparse.ArgumentParser) -> None:
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", default=None,
+                   help="files and folders (default: .); '-' reads one file from stdin")
     p.add_argument("--select", type=_csv, default=None, metavar="CODES",
                    help="report only these codes or prefixes (default: RPL, without off-by-default codes)")
     p.add_argument("--extend-select", type=_csv, action="append", default=[], metavar="CODES",
@@ -41,34 +45,81 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
                    help="extra route decorators (fnmatch on qualified names)")
     p.add_argument("--client-factories", type=_csv, action="append", default=[], metavar="PATTERNS",
                    help="extra functions that build a Redis client (fnmatch on qualified names)")
-    p.add_argument("--include-tests", action="store_true", help="analyse test files too")
-    p.add_argument("--disable-noqa", action="store_true", help="report findings on # noqa lines too")
+    p.add_argument("--include-tests", action="store_true", default=None, help="analyse test files too")
+    p.add_argument("--disable-noqa", action="store_true", default=None,
+                   help="report findings on # noqa lines too")
+    p.add_argument("--stdin-filename", metavar="PATH",
+                   help="with '-': the path the code on stdin has in the project")
+    p.add_argument("--config", metavar="PATH",
+                   help="read options from this file only (pyproject.toml, setup.cfg, tox.ini, .flake8)")
+    p.add_argument("--isolated", action="store_true", help="ignore every configuration file")
+    p.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings remain")
+    p.add_argument("--show-fixes", action="store_true",
+                   help="check: mark fixable findings ([*] safe, [-] unsafe); fix: list what was fixed")
+    p.add_argument("--jobs", "-j", type=_jobs, default=None, metavar="N",
+                   help="worker processes (default: the number of cores; 1 runs in this process)")
+
+
+def _jobs(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid count {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
 
 
 def make_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="redis-pool-lint", description=__doc__)
     parser.add_argument("--version", action="version", version=f"redis-pool-lint {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    check = sub.add_parser("check", help="report Redis clients built per request")
-    check.add_argument("paths", nargs="*", default=["."])
-    _add_selection(check)
+    check = sub.add_parser(
+        "check", help="report Redis clients built per request",
+        epilog="exit codes: 0 no findings; 1 findings; 2 error (bad input, unreadable or unparsable files)")
+    _add_common(check)
+    check.add_argument("--output-format", choices=OUTPUT_FORMATS, default=None,
+                       help="text (flake8's, the default), json, github (workflow annotations), sarif")
+    check.add_argument("--output-file", metavar="PATH", help="write the report here instead of stdout")
+    check.add_argument("--statistics", action="store_true", help="count the findings per code")
     fix = sub.add_parser(
         "fix", help="rewrite per-request clients into one lifespan client",
         epilog="exit codes: 0 nothing left to fix; 1 files changed (or, with --diff, would be) or "
         "findings remain, as pre-commit fixers do; 2 error")
-    fix.add_argument("paths", nargs="*", default=["."])
-    _add_selection(fix)
+    _add_common(fix)
     fix.add_argument("--diff", action="store_true", help="print a unified diff, write nothing")
-    fix.add_argument("--unsafe-fixes", action="store_true", help="also apply fixes marked unsafe")
+    fix.add_argument("--unsafe-fixes", action="store_true", default=None,
+                     help="also apply fixes marked unsafe")
     fix.add_argument("--app", metavar="MODULE:ATTR", help="the app that gets the lifespan (uvicorn's notation)")
-    fix.add_argument("--max-connections", type=int, default=50, metavar="N",
+    fix.add_argument("--max-connections", type=int, default=None, metavar="N",
                      help="bound of the shared blocking pool (default 50)")
-    fix.add_argument("--pool-timeout", type=float, default=10.0, metavar="SECONDS",
+    fix.add_argument("--pool-timeout", type=float, default=None, metavar="SECONDS",
                      help="how long a request waits for a free connection (default 10)")
     sub.add_parser("rules", help="list the rule catalogue")
     rule = sub.add_parser("rule", help="show one rule's documentation")
     rule.add_argument("code")
     return parser
+
+
+DEFAULTS = {"max_connections": 50, "pool_timeout": 10.0, "output_format": "text",
+            "include_tests": False, "disable_noqa": False, "unsafe_fixes": False}
+
+
+def configure(args: argparse.Namespace) -> None:
+    """Fold the configuration files under the command line, and check what came of it."""
+    if args.paths is None or args.paths == []:
+        args.paths = ["."]
+    if "-" in args.paths and args.paths != ["-"]:
+        raise UsageError("'-' (stdin) cannot be combined with other paths")
+    if args.stdin_filename and args.paths != ["-"]:
+        raise UsageError("--stdin-filename needs '-' as the path")
+    where = [args.stdin_filename or "."] if args.paths == ["-"] else args.paths
+    try:
+        config.apply(args, config.load(where, args.config, args.isolated), DEFAULTS)
+    except config.ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    if args.jobs is None:
+        args.jobs = os.cpu_count() or 1
 
 
 def _flat(groups: Sequence[Sequence[str]]) -> List[str]:
@@ -123,55 +174,122 @@ def collect(paths: Sequence[str], settings: Settings, err) -> "tuple[Dict[str, s
     return targets, roots, status
 
 
-def run_check(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
-    settings = settings_from(args)
+def _stdin_target(args: argparse.Namespace) -> "tuple[str, str, bytes]":
+    """The path the stdin code stands for (absolute, shown) and its bytes."""
+    data = sys.stdin.buffer.read()
+    shown = args.stdin_filename or "-"
+    path = os.path.abspath(args.stdin_filename or "stdin.py")
+    return path, shown, data
+
+
+def analyse(args: argparse.Namespace, settings: Settings, err) -> "tuple[list, list, int]":
+    """Findings wanted by the selection, as (shown path, finding), and (shown, error) pairs."""
     selection = selection_from(args)
-    targets, roots, status = collect(args.paths, settings, err)
-    found = 0
+    found: list = []
+    errors: list = []
+    if args.paths == ["-"]:
+        path, shown, data = _stdin_target(args)
+        targets = {path: shown}
+        roots = {find_root(path, [os.path.dirname(path)]): [path]}
+        sources = {path: data}
+        status = EXIT_CLEAN
+    else:
+        targets, roots, status = collect(args.paths, settings, err)
+        sources = {}
     for root in sorted(roots):
         wanted = roots[root]
-        result = build(root, settings, [p for p in wanted])
+        result = build(root, settings, wanted, sources=sources, jobs=args.jobs)
         for path in sorted(wanted, key=lambda p: targets[p]):
             shown = targets[path]
             error = result.errors.get(path)
             if error is not None:
                 err.write(f"{shown}: {error.message}\n")
+                errors.append((shown, error.message))
                 status = EXIT_ERROR
                 continue
-            if not settings.include_tests and is_test_file(os.path.relpath(path, root)):
+            if not settings.include_tests and not sources and is_test_file(os.path.relpath(path, root)):
                 continue
             findings = [f for f in result.findings.get(path, []) if selection.wants(f.code)]
             if findings and not args.disable_noqa:
-                findings = noqa_filter(findings, _read_text(path))
-            for f in findings:
-                out.write(f"{shown}:{f.line}:{f.col + 1}: {f.message}\n")
-            found += len(findings)
-    if status == EXIT_CLEAN and found:
+                text = sources[path].decode("utf-8", "replace") if path in sources else _read_text(path)
+                findings = noqa_filter(findings, text)
+            found.extend((shown, f) for f in findings)
+    return found, errors, status
+
+
+def run_check(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
+    from . import report
+
+    configure(args)
+    settings = settings_from(args)
+    found, errors, status = analyse(args, settings, err)
+    items = [report.item(shown, f) for shown, f in found]
+    sink = out
+    if args.output_file:
+        try:
+            sink = open(args.output_file, "w", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"{args.output_file}: cannot write: {exc.strerror or exc}") from None
+    try:
+        fmt = args.output_format
+        if fmt == "json":
+            report.write_json(items, sink)
+        elif fmt == "github":
+            report.write_github(items, sink)
+        elif fmt == "sarif":
+            report.write_sarif(items, sink, errors)
+        else:
+            report.write_text(items, sink, show_fixes=args.show_fixes)
+        side = sink if fmt == "text" else err
+        if args.statistics and items:
+            side.write(report.statistics(items))
+        if args.show_fixes and fmt == "text":
+            side.write(report.fix_footer(items))
+    finally:
+        if sink is not out:
+            sink.close()
+    if status == EXIT_CLEAN and items and not args.exit_zero:
         status = EXIT_FINDINGS
     return status
 
 
 def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
+    from . import report
     from .fix.apply import fix_project, write_atomic
     from .fix.plan import Options
 
+    configure(args)
     if args.max_connections < 1 or args.pool_timeout <= 0:
         raise UsageError("--max-connections and --pool-timeout must be positive")
     settings = settings_from(args)
     options = Options(selection=selection_from(args), unsafe=args.unsafe_fixes, app=args.app,
                       max_connections=args.max_connections, pool_timeout=args.pool_timeout,
                       disable_noqa=args.disable_noqa)
-    _, roots, status = collect(args.paths, settings, err)
+    sources: Dict[str, bytes] = {}
+    if args.paths == ["-"]:
+        path, shown, data = _stdin_target(args)
+        sources[path] = data
+        targets = {path: shown}
+        roots = {find_root(path, [os.path.dirname(path)]): [path]}
+        status = EXIT_CLEAN
+    else:
+        targets, roots, status = collect(args.paths, settings, err)
+    rel = lambda p: targets[p] if p in sources else os.path.relpath(p)  # noqa: E731
+    progress = Progress(err) if _isatty(err) else None
     changed = fixed = left = 0
+    done: Dict[str, List[str]] = {}
+    piped: Optional[bytes] = None
     for root in sorted(roots):
         try:
-            outcome = fix_project(root, settings, options, roots[root])
+            outcome = fix_project(root, settings, replace(options, only=frozenset(roots[root])),
+                                  roots[root], sources=sources, jobs=args.jobs, progress=progress)
         except Exception as exc:  # a bug of ours: this project is left as it was, the run goes on
             err.write(f"redis-pool-lint: {os.path.relpath(root)}: not fixed, internal error "
                       f"({type(exc).__name__}: {exc}); nothing written\n")
             status = EXIT_ERROR
             continue
-        rel = lambda p: os.path.relpath(p)  # noqa: E731
+        if progress is not None:
+            progress.clear()
         for f, reason in outcome.plan.skipped:
             err.write(f"{rel(f.path)}:{f.line}:{f.col + 1}: {f.code} not fixed: {reason}\n")
         left += len(outcome.plan.skipped)
@@ -180,9 +298,18 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
             left += len(outcome.plan.fixed)
             status = max(status, EXIT_FINDINGS)
             continue
+        if sources:
+            others = sorted(rel(p) for p in outcome.new if p not in sources)
+            if others:
+                err.write(f"redis-pool-lint: not fixed from stdin: the fix also changes "
+                          f"{', '.join(others)}; run 'redis-pool-lint fix' on the project\n")
+                left += len(outcome.plan.fixed)
+                continue
+        if sources:
+            piped = outcome.new.get(next(iter(sources)))
         if args.diff:
             out.write(outcome.diff(rel))
-        else:
+        elif not sources:
             for path, data in outcome.new.items():
                 try:
                     write_atomic(path, data)
@@ -190,12 +317,59 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
                     err.write(f"{rel(path)}: cannot write: {exc.strerror or exc}\n")
                     status = EXIT_ERROR
         changed += len(outcome.new)
-        fixed += len(outcome.plan.fixed) if outcome.new else 0
+        if outcome.new:
+            fixed += len(outcome.plan.fixed)
+            for f in outcome.plan.fixed:
+                done.setdefault(rel(f.path), []).append(f.code)
+    if sources and not args.diff:  # fix -: the code goes back out, fixed or as it came
+        piped = next(iter(sources.values())) if piped is None else piped
+        if hasattr(out, "buffer"):
+            out.flush()
+            out.buffer.write(piped)
+            out.buffer.flush()
+        else:
+            out.write(piped.decode("utf-8", "replace"))
+    if progress is not None:
+        progress.clear()
+    if args.show_fixes:
+        err.write(report.fixed_summary(done))
     verb = "would change" if args.diff else "changed"
     err.write(f"redis-pool-lint: {verb} {changed} file(s), fixed {fixed} finding(s), {left} left\n")
-    if status == EXIT_CLEAN and (changed or left):
+    if status == EXIT_CLEAN and (changed or left) and not args.exit_zero:
         status = EXIT_FINDINGS
     return status
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Progress:
+    """One self-erasing status line on a terminal: ``fixing: parsing 812/5000``."""
+
+    def __init__(self, err) -> None:
+        self.err = err
+        self.last = ""
+        self.width = 0
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        step = max(1, total // 100)
+        if done != total and done % step:
+            return
+        line = f"redis-pool-lint: {stage} {done}/{total}"
+        if line != self.last:
+            self.err.write("\r" + line.ljust(self.width))
+            self.err.flush()
+            self.last, self.width = line, max(self.width, len(line))
+
+    def clear(self) -> None:
+        if self.width:
+            self.err.write("\r" + " " * self.width + "\r")
+            self.err.flush()
+        self.last, self.width = "", 0
 
 
 def _read_text(path: str) -> str:

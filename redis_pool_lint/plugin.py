@@ -22,8 +22,9 @@ class Plugin:
     options: Any = None
     _settings: Any = None
 
-    def __init__(self, tree: ast.AST, filename: str) -> None:
+    def __init__(self, tree: ast.AST, filename: str, lines: Sequence[str]) -> None:
         self.filename = filename
+        self.lines = lines
 
     @classmethod
     def add_options(cls, manager) -> None:
@@ -67,9 +68,16 @@ class Plugin:
     def run(self) -> Iterator[Tuple[int, int, str, type]]:
         if self.filename in ("stdin", "-", None):
             return
-        from .analysis.load import project_for
+        from .analysis.load import build, find_root, project_for
 
-        result = project_for(self.filename, self._analysis_settings(), _opt(self.options, "filenames"))
+        if _opt(self.options, "filenames") == ("-",):
+            # stdin with --stdin-display-name: the code is what flake8 read, in the named file's project
+            path = os.path.abspath(self.filename)
+            source = "".join(self.lines).encode("utf-8")
+            result = build(find_root(path, [os.path.dirname(path)]), self._analysis_settings(), [path],
+                           sources={path: source})
+        else:
+            result = project_for(self.filename, self._analysis_settings(), _opt(self.options, "filenames"))
         select, extend = _opt(self.options, "select"), _opt(self.options, "extend_select")
         for f in result.findings.get(os.path.abspath(self.filename), ()):
             if is_enabled(f.code, select, extend):

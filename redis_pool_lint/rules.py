@@ -10,6 +10,14 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, Tuple
 
 
+HOMEPAGE = "https://github.com/redis-pool-lint/redis-pool-lint"
+
+
+def rule_url(code: str) -> str:
+    """Where a rule's documentation lives (``docs/rules/<code>.md``, generated from ``RULES``)."""
+    return f"{HOMEPAGE}/blob/main/docs/rules/{code}.md"
+
+
 class Fix(enum.Enum):
     """How a rule's finding can be fixed (ruff's applicability levels)."""
 

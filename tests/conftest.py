@@ -10,6 +10,34 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>RPL\d{3}(?:\s*,\s*RPL\d{3})*)")
 
+#: a one-file app with a pool (RPL102, line 6) and a client (RPL101, line 7) built per request
+BAD = (
+    "from fastapi import FastAPI\n"
+    "import redis.asyncio as redis\n"
+    "app = FastAPI()\n"
+    "@app.get('/')\n"
+    "async def index():\n"
+    "    pool = redis.ConnectionPool()\n"
+    "    return await redis.Redis(connection_pool=pool).get('k')\n"
+)
+#: a route decorator and a client factory only the options make known (RPL101 at 6:18)
+CUSTOM = (
+    "from myframework import web\n"
+    "from myapp.cache import make_client\n"
+    "\n"
+    "@web.cached_route('/a')\n"
+    "async def a():\n"
+    "    return await make_client().get('k')\n"
+)
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A project holding ``BAD`` as ``app.py``."""
+    (tmp_path / "pyproject.toml").touch()
+    (tmp_path / "app.py").write_text(BAD)
+    return tmp_path
+
 
 def case_files():
     return sorted((FIXTURES / "cases").glob("RPL*/*.py"))

@@ -3,24 +3,7 @@ import os
 
 import pytest
 
-from conftest import ROOT, run_tool
-
-BAD = (
-    "from fastapi import FastAPI\n"
-    "import redis.asyncio as redis\n"
-    "app = FastAPI()\n"
-    "@app.get('/')\n"
-    "async def index():\n"
-    "    pool = redis.ConnectionPool()\n"
-    "    return await redis.Redis(connection_pool=pool).get('k')\n"
-)
-
-
-@pytest.fixture
-def project(tmp_path):
-    (tmp_path / "pyproject.toml").touch()
-    (tmp_path / "app.py").write_text(BAD)
-    return tmp_path
+from conftest import BAD, ROOT, run_tool
 
 
 def test_findings_exit_1_and_flake8_format(project):
@@ -170,6 +153,18 @@ def test_readme_rule_section_matches_the_catalogue():
     from redis_pool_lint.docs import sync_readme
 
     assert sync_readme(str(ROOT / "README.md"), write=False), "run: python -m redis_pool_lint.docs"
+
+
+def test_rule_pages_match_the_catalogue():
+    from redis_pool_lint.docs import SECTIONS, sync_pages
+    from redis_pool_lint.rules import RULES
+
+    folder = ROOT / "docs" / "rules"
+    assert sync_pages(str(folder), write=False), "run: python -m redis_pool_lint.docs"
+    assert sorted(p.stem for p in folder.glob("*.md")) == sorted(r.code for r in RULES)
+    for rule in RULES:
+        text = (folder / f"{rule.code}.md").read_text()
+        assert all(f"**{section}.**" in text for section in SECTIONS), rule.code
 
 
 def test_every_rule_has_the_five_documentation_sections():

@@ -1,14 +1,5 @@
 """Extra route decorators and client factories, from flake8 config and from check flags."""
-from conftest import run_flake8, run_tool
-
-APP = (
-    "from myframework import web\n"
-    "from myapp.cache import make_client\n"
-    "\n"
-    "@web.cached_route('/a')\n"
-    "async def a():\n"
-    "    return await make_client().get('k')\n"
-)
+from conftest import CUSTOM as APP, run_flake8, run_tool
 
 
 def _project(tmp_path, config=""):

@@ -13,7 +13,7 @@ import re
 import sys
 import warnings
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .detect import Finding, detect
 from .index import ModuleNames, Project
@@ -264,18 +264,66 @@ def select_modules(files: Dict[str, Tuple[str, bool]], seeds: Iterable[str],
     return [p for p in files if p in selected]
 
 
-def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
-          sources: Optional[Dict[str, bytes]] = None) -> ProjectResult:
-    """Index the Python files under ``root`` (plus ``extra_files``) and detect.
+@dataclass(frozen=True)
+class _Job:
+    """What the per-file steps need, shared by every worker."""
 
-    ``sources`` replaces files' contents (the fixer checks its output before writing it)."""
-    sources = sources or {}
+    root: str
+    settings: Settings
+    sources: Dict[str, bytes]
+    words: Tuple[bytes, ...]
+    seed_re: "re.Pattern[bytes]"
 
-    def read(path: str) -> bytes:
-        if path in sources:
-            return sources[path]
+    def read(self, path: str) -> bytes:
+        if path in self.sources:
+            return self.sources[path]
         with open(path, "rb") as fh:
             return fh.read()
+
+
+def _scan(job: _Job, path: str) -> "Tuple[Optional[str], bool]":
+    """Step 1, every file: can it be read, and does it mention Redis?"""
+    try:
+        data = job.read(path)
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}", False
+    return None, _might_mention(data, job.words) and bool(job.seed_re.search(data) or STATE_CLOSE.search(data))
+
+
+def _links(job: _Job, path: str) -> "Tuple[Tuple[str, bool], List[str], bool]":
+    """Step 2, only in trees with Redis: the module's name, what it imports, whether it builds an app."""
+    name = module_name(job.root, path)
+    try:
+        data = job.read(path)
+    except OSError:
+        return name, [], False
+    return name, imported_names(data, *name), b"(" in data and bool(APP_CALL.search(data))
+
+
+def _summarize(job: _Job, item: "Tuple[str, Tuple[str, bool]]") -> "ModuleSummary | ParseError":
+    """Step 3, the selected modules: parse and summarise (a ``ParseError`` when it cannot)."""
+    path, (name, is_package) = item
+    try:
+        tree = parse_source(job.read(path), path)
+    except OSError as exc:
+        return ParseError(path, f"cannot read: {exc.strerror or exc}")
+    except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError, LookupError) as exc:
+        return ParseError(path, describe_error(exc))
+    try:
+        return summarize(tree, name, path, is_package, job.settings.extra_factories, job.settings.extra_routes)
+    except RecursionError:
+        return ParseError(path, "cannot analyse: expressions nested too deeply")
+
+
+def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
+          sources: Optional[Dict[str, bytes]] = None, jobs: int = 1,
+          progress: Optional[Callable[[str, int, int], None]] = None) -> ProjectResult:
+    """Index the Python files under ``root`` (plus ``extra_files``) and detect.
+
+    ``sources`` replaces files' contents (stdin, and the fixer checking its output before
+    writing it); ``jobs`` spreads the per-file steps over processes; ``progress(stage, done,
+    total)`` hears about them."""
+    from ..parallel import pmap, reporter
 
     result = ProjectResult(root=root)
     files = iter_python_files(root, settings, nested_projects=False)
@@ -288,51 +336,35 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
     if not settings.include_tests:
         files = [f for f in files if not is_test_file(os.path.relpath(f, root))]
     result.files = files
-    seed_re = _seed_pattern(settings)
     words = _SEED_WORDS if not settings.extra_factories else (b"",)
+    job = _Job(root, settings, dict(sources or {}), words, _seed_pattern(settings))
     seeds: List[str] = []
     readable: List[str] = []
-    for path in files:
-        try:
-            data = read(path)
-        except OSError as exc:
-            result.errors[path] = ParseError(path, f"cannot read: {exc.strerror or exc}")
+    for path, (error, seed) in zip(files, pmap(_scan, files, jobs, job, reporter(progress, "reading", len(files)))):
+        if error is not None:
+            result.errors[path] = ParseError(path, error)
             continue
         readable.append(path)
-        if _might_mention(data, words) and (seed_re.search(data) or STATE_CLOSE.search(data)):
+        if seed:
             seeds.append(path)
     if not seeds:
         return result  # nothing here can produce a finding: parse nothing
-    # Second pass, only for trees with Redis in them: imports and app constructions.
     modules: Dict[str, Tuple[str, bool]] = {}
     imports: Dict[str, List[str]] = {}
     apps: List[str] = []
     seed_set = set(seeds)
-    for path in readable:
-        try:
-            data = read(path)
-        except OSError:
-            continue
-        modules[path] = module_name(root, path)
-        imports[path] = imported_names(data, *modules[path])
-        if path not in seed_set and b"(" in data and APP_CALL.search(data):
+    for path, (name, found, app) in zip(readable, pmap(_links, readable, jobs, job)):
+        modules[path] = name
+        imports[path] = found
+        if app and path not in seed_set:
             apps.append(path)
+    chosen = [(path, modules[path]) for path in select_modules(modules, seeds, imports, apps)]
     summaries: List[ModuleSummary] = []
-    for path in select_modules(modules, seeds, imports, apps):
-        try:
-            tree = parse_source(read(path), path)
-        except OSError as exc:
-            result.errors[path] = ParseError(path, f"cannot read: {exc.strerror or exc}")
-            continue
-        except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError, LookupError) as exc:
-            result.errors[path] = ParseError(path, describe_error(exc))
-            continue
-        name, is_package = modules[path]
-        try:
-            summaries.append(summarize(tree, name, path, is_package,
-                                       settings.extra_factories, settings.extra_routes))
-        except RecursionError:
-            result.errors[path] = ParseError(path, "cannot analyse: expressions nested too deeply")
+    for (path, _), summary in zip(chosen, pmap(_summarize, chosen, jobs, job, reporter(progress, "parsing", len(chosen)))):
+        if isinstance(summary, ParseError):
+            result.errors[path] = summary
+        else:
+            summaries.append(summary)
     project = Project(summaries, packages_of(modules))
     result.project = project
     result.findings = detect(project)

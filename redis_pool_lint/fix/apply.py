@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from ..analysis.load import ProjectResult, Settings, build
-from .plan import Options, Plan, make_plan
+from ..parallel import pmap, reporter
+from .plan import FileEdits, Options, Plan, make_plan
 from .transform import apply_edits
 
 BOM = b"\xef\xbb\xbf"
@@ -89,42 +90,71 @@ def _pyflakes(path: str, data: bytes) -> Counter:
     return Counter(collect.items)
 
 
-def fix_project(root: str, settings: Settings, options: Options, files: Optional[List[str]] = None) -> Outcome:
-    """Plan and verify the fix of one project; write nothing."""
-    result = build(root, settings, files or [])
+def _rewrite(_: None, item: "tuple[str, str, FileEdits]") -> "tuple[Optional[str], Optional[str]]":
+    """One file's transform (a worker step): the new text, or why libcst refused."""
+    path, text, edits = item
+    try:
+        return apply_edits(text, edits, path), None
+    except Exception as exc:  # libcst refuses an edit: report, change nothing
+        return None, f"{path}: the rewrite failed ({type(exc).__name__}: {exc})"
+
+
+def _flakes(_: None, item: "tuple[str, bytes, bytes]") -> Counter:
+    """pyflakes warnings the rewrite adds to one file (a worker step)."""
+    path, old, new = item
+    return _pyflakes(path, new) - _pyflakes(path, old)
+
+
+def fix_project(root: str, settings: Settings, options: Options, files: Optional[List[str]] = None,
+                sources: Optional[Dict[str, bytes]] = None, jobs: int = 1, progress=None) -> Outcome:
+    """Plan and verify the fix of one project; write nothing.
+
+    ``sources`` stands in for files' contents on disk (``fix -``)."""
+    sources = sources or {}
+
+    def read(path: str) -> bytes:
+        if path in sources:
+            return sources[path]
+        with open(path, "rb") as fh:
+            return fh.read()
+
+    result = build(root, settings, files or [], sources=sources, jobs=jobs, progress=progress)
     old: Dict[str, bytes] = {}
     texts: Dict[str, str] = {}
     decoded: Dict[str, Decoded] = {}
-    for path in result.findings:
-        with open(path, "rb") as fh:
-            old[path] = fh.read()
+
+    def load(path: str) -> None:
+        old[path] = read(path)
         decoded[path] = decode(old[path])
         texts[path] = decoded[path].text
+
+    for path in result.findings:
+        load(path)
     plan = make_plan(result, options, texts)
     outcome = Outcome(root, plan)
     if not plan.edits:
         return outcome
-    new: Dict[str, bytes] = {}
-    for path, edits in plan.edits.items():
+    for path in plan.edits:
         if path not in old:
-            with open(path, "rb") as fh:
-                old[path] = fh.read()
-            decoded[path] = decode(old[path])
-            texts[path] = decoded[path].text
-        try:
-            text = apply_edits(texts[path], edits, path)
-        except Exception as exc:  # libcst refuses an edit: report, change nothing
-            outcome.error = f"{path}: the rewrite failed ({type(exc).__name__}: {exc})"
+            load(path)
+    work = [(path, texts[path], edits) for path, edits in plan.edits.items()]
+    new: Dict[str, bytes] = {}
+    for (path, _, _), (text, error) in zip(work, pmap(_rewrite, work, jobs, None, reporter(progress, "rewriting", len(work)))):
+        if error is not None:
+            outcome.error = error
             return outcome
         if text != texts[path]:
             new[path] = encode(text, decoded[path])
     outcome.old, outcome.new = old, new
-    outcome.error = verify(root, settings, options, result, plan, old, new, files or [])
+    outcome.error = verify(root, settings, options, result, plan, old, new, files or [], sources, jobs, progress)
     return outcome
 
 
-def verify(root, settings, options, before: ProjectResult, plan: Plan, old, new, files) -> Optional[str]:
-    after = build(root, settings, files, sources=new)
+def verify(root, settings, options, before: ProjectResult, plan: Plan, old, new, files,
+           sources: Optional[Dict[str, bytes]] = None, jobs: int = 1, progress=None) -> Optional[str]:
+    sources = dict(sources or {})
+    verifying = (lambda stage, done, total: progress("verifying", done, total)) if progress else None
+    after = build(root, settings, files, sources={**sources, **new}, jobs=jobs, progress=verifying)
     for path in new:
         if path in after.errors:
             return f"{path}: the rewritten file does not parse ({after.errors[path].message})"
@@ -134,13 +164,16 @@ def verify(root, settings, options, before: ProjectResult, plan: Plan, old, new,
     for key, n in counts_after.items():
         if n > counts_before[key] - fixed[key]:
             return f"{key[0]}: after the rewrite {key[1]} is still reported (or new); nothing written"
-    for path, data in new.items():
-        added = _pyflakes(path, data) - _pyflakes(path, old[path])
+    checks = [(path, old[path], data) for path, data in new.items()]
+    for (path, _, _), added in zip(checks, pmap(_flakes, checks, jobs, None, reporter(verifying, "verifying", len(checks)))):
         if added:
             return f"{path}: the rewrite would add pyflakes warnings ({', '.join(sorted(added))}); nothing written"
     texts = {p: decode(d).text for p, d in new.items()}
     for path in after.findings:
         if path not in texts:
+            if path in sources:
+                texts[path] = decode(sources[path]).text
+                continue
             with open(path, "rb") as fh:
                 texts[path] = decode(fh.read()).text
     again = make_plan(after, options, texts)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, FrozenSet, List, Optional, Set, Tuple
 
 from ..analysis.detect import Finding
 from ..analysis.index import Project
@@ -46,6 +46,8 @@ class Options:
     max_connections: int = 50
     pool_timeout: float = 10.0
     disable_noqa: bool = False
+    #: fix only the findings in these files (the paths the user named); None: all of them
+    only: Optional[FrozenSet[str]] = None
 
 
 @dataclass
@@ -211,6 +213,8 @@ class Planner:
     def _wanted(self) -> List[Finding]:
         out = []
         for path, fs in self.r.findings.items():
+            if self.o.only is not None and path not in self.o.only:
+                continue
             fs = [f for f in fs if self.o.selection.wants(f.code)]
             if fs and not self.o.disable_noqa:
                 fs = noqa_filter(fs, self.sources.get(path, ""))  # noqa'd findings are never fixed

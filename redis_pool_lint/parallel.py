@@ -1,0 +1,62 @@
+"""Per-file work spread over processes: reading, parsing and summarising, rewriting.
+
+Only the per-file steps run in workers; the project-wide steps (index, detection, planning)
+stay in the parent, so the result never depends on ``--jobs``. A worker gets the step and its
+shared state once, when it starts (inherited under ``fork``, pickled once under ``spawn``).
+"""
+from __future__ import annotations
+
+import multiprocessing
+from typing import Any, Callable, List, Optional, Sequence, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: Below this many items a pool costs more than it saves.
+MIN_ITEMS = 48
+
+_WORK: Any = None
+
+
+def _start(fn: Callable, state: Any) -> None:
+    global _WORK
+    _WORK = (fn, state)
+
+
+def _run(item: Any) -> Any:
+    fn, state = _WORK
+    return fn(state, item)
+
+
+def _context():
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+def pmap(fn: Callable[[Any, T], R], items: Sequence[T], jobs: int, state: Any = None,
+         progress: Optional[Callable[[int], None]] = None) -> List[R]:
+    """``[fn(state, item) for item in items]``, in order, on up to ``jobs`` processes."""
+    if jobs <= 1 or len(items) < MIN_ITEMS:
+        out = []
+        for n, item in enumerate(items, 1):
+            out.append(fn(state, item))
+            if progress is not None:
+                progress(n)
+        return out
+    workers = min(jobs, len(items))
+    chunksize = max(1, min(64, len(items) // (workers * 8)))
+    with _context().Pool(workers, initializer=_start, initargs=(fn, state)) as pool:
+        out = []
+        for n, result in enumerate(pool.imap(_run, items, chunksize), 1):
+            out.append(result)
+            if progress is not None:
+                progress(n)
+        return out
+
+
+def reporter(progress: Optional[Callable[[str, int, int], None]], stage: str,
+             total: int) -> Optional[Callable[[int], None]]:
+    """``pmap``'s per-item callback for a ``progress(stage, done, total)`` listener."""
+    if progress is None:
+        return None
+    return lambda done: progress(stage, done, total)
