@@ -13,7 +13,7 @@ import re
 import sys
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from .detect import Finding, detect
 from .index import ModuleNames, Project
@@ -225,7 +225,7 @@ def _seed_pattern(settings: Settings) -> "re.Pattern[bytes]":
     return re.compile(b"|".join(words))
 
 
-#: How far to follow imports out of the relevant modules: far enough for a re-export through a
+#: How far to follow names out of the parsed modules: far enough for a re-export through a
 #: package ``__init__``, a route owner or a base class defined next door; not the whole stdlib.
 FORWARD_HOPS = 2
 
@@ -235,19 +235,18 @@ def packages_of(files: Dict[str, Tuple[str, bool]]) -> List[str]:
 
 
 def select_modules(files: Dict[str, Tuple[str, bool]], seeds: Iterable[str],
-                   imports: Dict[str, List[str]], also: Iterable[str] = ()) -> List[str]:
-    """Files worth parsing: the seeds, every module that imports one (transitively), and the
-    modules those import, ``FORWARD_HOPS`` deep (re-exports, route owners, base classes)."""
+                   imports: Dict[str, List[str]], also: Iterable[str] = (),
+                   names: Optional[ModuleNames] = None) -> List[str]:
+    """Files to parse first: the seeds and every module that imports one, transitively (the
+    modules a finding can be in), plus ``also`` (app constructions)."""
     by_name = {name: path for path, (name, _) in files.items()}
-    names = ModuleNames(by_name, packages_of(files))
-    deps: Dict[str, set] = {}
+    names = names or ModuleNames(by_name, packages_of(files))
     users: Dict[str, set] = {}
     for path, found in imports.items():
         near = files[path][0]
         for dotted_name in found:
             target = names.find(dotted_name, near)
             if target is not None and by_name[target] != path:
-                deps.setdefault(path, set()).add(by_name[target])
                 users.setdefault(by_name[target], set()).add(path)
     relevant = set(seeds)
     stack = list(relevant)
@@ -257,11 +256,51 @@ def select_modules(files: Dict[str, Tuple[str, bool]], seeds: Iterable[str],
                 relevant.add(user)
                 stack.append(user)
     selected = relevant | set(also)
-    frontier = relevant
-    for _ in range(FORWARD_HOPS):
-        frontier = {dep for path in frontier for dep in deps.get(path, ()) if dep not in selected}
-        selected |= frontier
     return [p for p in files if p in selected]
+
+
+def referenced(summary: ModuleSummary) -> Iterator[str]:
+    """Qualified names whose definitions the detector may need: route owners, registered
+    targets, base classes, dependencies, annotations, and what functions that touch a client
+    (or get one injected) call. Not every import: a module importing forty routers needs none."""
+    for reg in summary.registrations:
+        yield reg.target
+        if reg.owner:
+            yield reg.owner
+    for klass in summary.classes.values():
+        yield from klass.bases
+    for fn in summary.functions.values():
+        yield from fn.param_deps.values()
+        yield from fn.param_types.values()
+        yield from fn.decorators
+        if fn.sites or fn.closes or fn.commands or fn.param_deps or fn.returns or fn.has_yield:
+            yield from (callee for callee, _ in fn.calls)
+
+
+def forward_targets(summaries: Sequence[ModuleSummary], parsed: Dict[str, ModuleSummary],
+                    names: ModuleNames, by_name: Dict[str, str]) -> List[str]:
+    """Unparsed modules that define (or re-export) a name the parsed ones reference."""
+    wanted: set = set()
+    pending = [(name, s.name) for s in summaries for name in referenced(s)]
+    seen: set = set()
+    while pending:
+        name, near = pending.pop()
+        if (name, near) in seen:
+            continue
+        seen.add((name, near))
+        module = names.find(name, near)
+        if module is None or module == near:
+            continue
+        path = by_name[module]
+        done = parsed.get(path)
+        if done is None:
+            wanted.add(path)
+            continue
+        rest = name[len(module) + 1:].split(".", 1)[0] if name.startswith(module + ".") else ""
+        target = done.exports.get(rest) if rest else None
+        if target is not None and target != name:
+            pending.append((target + name[len(module) + 1 + len(rest):], module))  # a re-export: follow it
+    return sorted(wanted)
 
 
 @dataclass(frozen=True)
@@ -358,13 +397,27 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
         imports[path] = found
         if app and path not in seed_set:
             apps.append(path)
-    chosen = [(path, modules[path]) for path in select_modules(modules, seeds, imports, apps)]
-    summaries: List[ModuleSummary] = []
-    for (path, _), summary in zip(chosen, pmap(_summarize, chosen, jobs, job, reporter(progress, "parsing", len(chosen)))):
-        if isinstance(summary, ParseError):
-            result.errors[path] = summary
-        else:
-            summaries.append(summary)
+    by_name = {name: path for path, (name, _) in modules.items()}
+    names = ModuleNames(by_name, packages_of(modules))
+    batch = select_modules(modules, seeds, imports, apps, names)
+    parsed: Dict[str, ModuleSummary] = {}
+    for hop in range(FORWARD_HOPS + 1):
+        chosen = [(path, modules[path]) for path in batch]
+        fresh: List[ModuleSummary] = []
+        stage = "parsing" if not hop else f"parsing (context {hop})"
+        for (path, _), summary in zip(chosen, pmap(_summarize, chosen, jobs, job,
+                                                   reporter(progress, stage, len(chosen)))):
+            if isinstance(summary, ParseError):
+                result.errors[path] = summary
+            else:
+                parsed[path] = summary
+                fresh.append(summary)
+        if hop == FORWARD_HOPS:
+            break
+        batch = [p for p in forward_targets(fresh, parsed, names, by_name) if p not in result.errors]
+        if not batch:
+            break
+    summaries = [parsed[p] for p in readable if p in parsed]
     project = Project(summaries, packages_of(modules))
     result.project = project
     result.findings = detect(project)
