@@ -261,8 +261,9 @@ def checks(results: list, bound: int) -> list:
                                    f"after the fix (pool bound {bound})"))
         top_b, top_a = before[-1], after[-1]
         gain = top_a["rps"] / top_b["rps"] if top_b["rps"] else float("inf")
+        times = f"{gain:.1f}x" if top_b["rps"] else f"{fmt(top_a['rps'])} against 0"
         out.append((gain >= app.min_speedup,
-                    f"{app.name}: {gain:.1f}x the req/s (2xx) of before at concurrency "
+                    f"{app.name}: {times} the req/s (2xx) of before at concurrency "
                     f"{top_a['concurrency']} (needs {app.min_speedup:g}x)"))
     return out
 
@@ -276,8 +277,10 @@ def chart(results: list, meta: dict, bound: int, dest: Path) -> None:
 
     fig, axes = plt.subplots(2, 2, figsize=(13, 9.5))
     panels = [
-        (axes[0][0], "rps", "successful (2xx) responses per second", "Throughput", "linear"),
-        (axes[0][1], "p99_ms", "p99 latency of 2xx responses (ms, log)", "Tail latency", "log"),
+        (axes[0][0], "rps", "successful (2xx) responses per second",
+         "Throughput (higher is better)", "linear"),
+        (axes[0][1], "p99_ms", "p99 latency of 2xx responses (ms, log)",
+         "Tail latency (lower is better)", "log"),
         (axes[1][0], "error_pct", "errors (% of requests sent)", "Errors: non-2xx and failed requests",
          "linear"),
         (axes[1][1], "new_connections", "new Redis connections per run (symlog)",
@@ -315,6 +318,9 @@ def chart(results: list, meta: dict, bound: int, dest: Path) -> None:
         ax.set_title(title, fontsize=11)
         ax.grid(True, which="major", alpha=0.3)
     axes[1][0].set_ylim(-3, 103)
+    if not any(r["errors"] for res in results for r in res["after"]):
+        axes[1][0].annotate("after the fix: 0 errors for every app (solid lines at 0)", (0.5, 0.1),
+                            xycoords="axes fraction", ha="center", fontsize=9)
     axes[0][0].set_ylim(bottom=0)
     axes[1][1].axhline(bound, color="black", linewidth=1, linestyle=":")
     axes[1][1].annotate(f"pool bound after the fix: max_connections={bound}", (1, bound),
@@ -340,10 +346,10 @@ def chart(results: list, meta: dict, bound: int, dest: Path) -> None:
 # -- command --------------------------------------------------------------------------------
 
 
-def run(args, procs: Processes, work: Path) -> list:
-    chosen = [a for a in APPS if a.name in args.apps]
+def run(args, procs: Processes, work: Path, python: str) -> list:
+    """Every app before and after the fix, served by `python`: one result per app."""
     results = []
-    for app in chosen:
+    for app in [a for a in APPS if a.name in args.apps]:
         before, after, fix = prepare(app, work, args.max_connections)
         print(f"{app.name}: redis-pool-lint fix changed {', '.join(fix['changed'])}: "
               f"{fix['report'][-1] if fix['report'] else ''}", file=sys.stderr)
@@ -352,7 +358,7 @@ def run(args, procs: Processes, work: Path) -> list:
         for c in args.concurrency:  # before and after back to back: they share the machine's mood
             for variant, folder in (("before", before), ("after", after)):
                 r = measure(procs, folder, app, redis_url, c, args.requests, args.seconds,
-                            work / app.name / f"{variant}-{c}.log")
+                            work / app.name / f"{variant}-{c}.log", python)
                 res[variant].append(r)
                 print(f"  {variant:6} c={c:<4} {r['rps']:8.1f} req/s  errors {r['errors']}/{r['requests']}"
                       f"  new conns {r['new_connections']}  peak {r['peak_clients']}"
@@ -362,8 +368,55 @@ def run(args, procs: Processes, work: Path) -> list:
     return results
 
 
+def interpreter(version: str, work: Path) -> str:
+    """The Python that serves the apps: this one, or a throwaway venv with that redis-py."""
+    if version == "installed":
+        return sys.executable
+    venv = work / f"venv-redis-{version}"
+    print(f"installing redis=={version} in a throwaway venv", file=sys.stderr)
+    made = subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
+                          capture_output=True, text=True)
+    python = str(venv / "bin" / "python")
+    if made.returncode == 0:
+        made = subprocess.run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                               f"redis=={version}"], capture_output=True, text=True)
+    if made.returncode != 0:
+        raise RuntimeError(f"could not install redis=={version}: {made.stderr.strip()[-1000:]}")
+    return python
+
+
 def on_signal(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run_all(args) -> list:
+    """`run` for each redis-py version, cleaning up processes and files whatever happens:
+    [{"meta": ..., "results": [...]}, ...]."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even where a shell ignores it
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    procs = Processes()
+    work = Path(tempfile.mkdtemp(prefix="rpl-bench-"))
+    runs = []
+    try:
+        for version in args.redis_py:
+            started = time.monotonic()
+            python = interpreter(version, work)
+            meta = {**versions(python), "requests": args.requests, "seconds": args.seconds,
+                    "max_connections": args.max_connections}
+            print("  ".join(f"{k} {v}" for k, v in meta.items()), file=sys.stderr)
+            results = run(args, procs, work / f"redis-py-{version}", python)
+            meta["wall_seconds"] = round(time.monotonic() - started)
+            runs.append({"meta": meta, "results": results})
+        return runs
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up
+        procs.stop_all()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if args.keep:
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def main(argv=None) -> int:
@@ -372,11 +425,17 @@ def main(argv=None) -> int:
                     help="comma-separated app folders under fixtures/apps (default: all)")
     ap.add_argument("--concurrency", type=lambda s: [int(c) for c in s.split(",")],
                     default=[1, 10, 50, 200])
-    ap.add_argument("--requests", type=int, default=3000, help="requests per run at most")
-    ap.add_argument("--seconds", type=float, default=6.0, help="seconds of load per run at most")
+    ap.add_argument("--requests", type=int, default=5000, help="requests per run at most")
+    ap.add_argument("--seconds", type=float, default=8.0, help="seconds of load per run at most")
     ap.add_argument("--max-connections", type=int, default=50,
                     help="the pool bound given to redis-pool-lint fix")
-    ap.add_argument("--chart", type=Path, default=ROOT / "benchmarks" / "load.png")
+    ap.add_argument("--redis-py", type=lambda s: s.split(","), default=["installed"],
+                    metavar="VERSION,...",
+                    help="serve the apps with these redis-py versions, each but `installed` "
+                         "in a throwaway venv, e.g. installed,5.0.8 (default: installed)")
+    ap.add_argument("--chart", type=Path, default=ROOT / "benchmarks" / "load.png",
+                    help="where the PNG goes; with several --redis-py versions, one per version "
+                         "named after it")
     ap.add_argument("--json", type=Path, help="also write the raw results here")
     ap.add_argument("--from-json", type=Path, metavar="PATH",
                     help="run nothing: report and chart the results a --json run wrote")
@@ -387,44 +446,26 @@ def main(argv=None) -> int:
         ap.error(f"unknown app(s): {', '.join(sorted(unknown))}")
 
     if args.from_json:
-        saved = json.loads(args.from_json.read_text())
-        meta, results = saved["meta"], saved["results"]
+        runs = json.loads(args.from_json.read_text())["runs"]
     else:
-        started = time.monotonic()
         try:
-            meta = {**versions(), "requests": args.requests, "seconds": args.seconds,
-                    "max_connections": args.max_connections}
-            print("  ".join(f"{k} {v}" for k, v in meta.items()), file=sys.stderr)
-            results = run_all(args)
+            runs = run_all(args)
         except KeyboardInterrupt:
             print("interrupted: stopped every process the benchmark started", file=sys.stderr)
             return 130
         except RuntimeError as exc:
             print(f"benchmark failed: {exc}", file=sys.stderr)
             return 2
-        meta["wall_seconds"] = round(time.monotonic() - started)
         if args.json:
-            args.json.write_text(json.dumps({"meta": meta, "results": results}, indent=1))
-    return report(results, meta, args.chart)
-
-
-def run_all(args) -> list:
-    """`run` with its processes and temporary folder cleaned up whatever happens."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even where a shell ignores it
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
-    procs = Processes()
-    work = Path(tempfile.mkdtemp(prefix="rpl-bench-"))
-    try:
-        return run(args, procs, work)
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up
-        procs.stop_all()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        if args.keep:
-            print(f"kept {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+            args.json.write_text(json.dumps({"runs": runs}, indent=1))
+    status = 0
+    for one in runs:
+        chart_path = args.chart
+        if len(runs) > 1:
+            chart_path = chart_path.with_name(f"{chart_path.stem}-redis-py-{one['meta']['redis-py']}"
+                                              f"{chart_path.suffix}")
+        status = max(status, report(one["results"], one["meta"], chart_path))
+    return status
 
 
 def report(results: list, meta: dict, chart_path: Path) -> int:
