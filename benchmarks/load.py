@@ -201,10 +201,13 @@ def prepare(app: App, work: Path, bound: int) -> tuple:
 
 
 def versions(python: str = sys.executable) -> dict:
-    code = ("import json, platform, fastapi, uvicorn, starlette, redis; print(json.dumps({"
+    code = ("import json, platform, fastapi, uvicorn, starlette, redis; from importlib.util import "
+            "find_spec; print(json.dumps({"
             "'python': platform.python_version(), 'redis-py': redis.__version__, "
             "'fastapi': fastapi.__version__, 'starlette': starlette.__version__, "
-            "'uvicorn': uvicorn.__version__}))")
+            "'uvicorn': uvicorn.__version__, "  # and what uvicorn picks with no --loop/--http:
+            "'uvicorn loop': 'uvloop' if find_spec('uvloop') else 'asyncio', "
+            "'uvicorn http': 'httptools' if find_spec('httptools') else 'h11'}))")
     out = json.loads(subprocess.run([python, "-c", code], capture_output=True, text=True,
                                     check=True).stdout)
     server = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
@@ -473,8 +476,9 @@ def report(results: list, meta: dict, chart_path: Path) -> int:
     bound = meta["max_connections"]
     chart(results, meta, bound, chart_path)
     verdicts = checks(results, bound)
+    serving = f" ({meta['uvicorn loop']}, {meta['uvicorn http']})" if "uvicorn loop" in meta else ""
     print(f"{meta['date']}; Python {meta['python']}, redis-py {meta['redis-py']}, FastAPI "
-          f"{meta['fastapi']}, uvicorn {meta['uvicorn']}, redis-server {meta['redis-server']}; "
+          f"{meta['fastapi']}, uvicorn {meta['uvicorn']}{serving}, redis-server {meta['redis-server']}; "
           f"{meta['machine']}; up to {meta['requests']} requests or {meta['seconds']:g} s per run; "
           f"{meta['wall_seconds']} s in all. Each cell: before → after `redis-pool-lint fix`.\n")
     print(table(results))
