@@ -7,7 +7,8 @@ import sys
 from typing import Dict, List, Optional, Sequence
 
 from . import __version__
-from .analysis.load import DEFAULT_EXCLUDE, Settings, build, find_root, is_test_file, iter_python_files
+from .analysis.load import (DEFAULT_EXCLUDE, Settings, build, find_root, is_test_file, iter_python_files,
+                            looks_like_python)
 from .filters import Selection, noqa_filter, split_codes
 from .rules import BY_CODE, RULES
 
@@ -115,8 +116,17 @@ def collect(paths: Sequence[str], settings: Settings, err) -> "tuple[Dict[str, s
             err.write(f"{arg}: cannot read: permission denied\n")
             status = EXIT_ERROR
             continue
-        for path in iter_python_files(arg, settings) if os.path.isdir(arg) else [os.path.abspath(arg)]:
-            targets.setdefault(path, _display(arg, path))
+        if not os.path.isdir(arg) and not looks_like_python(arg):
+            err.write(f"{arg}: skipped: not a Python file (no .py suffix or python #! line)\n")
+            status = EXIT_ERROR
+            continue
+        unreadable: List["tuple[str, str]"] = []
+        found = iter_python_files(arg, settings, unreadable=unreadable) if os.path.isdir(arg) else [arg]
+        for path in found:
+            targets.setdefault(os.path.abspath(path), _display(arg, path))
+        for folder, reason in unreadable:
+            err.write(f"{folder}: cannot read: {reason}\n")
+            status = EXIT_ERROR
     roots: Dict[str, List[str]] = {}
     for path in targets:
         roots.setdefault(find_root(path, paths), []).append(path)
@@ -152,7 +162,7 @@ def run_check(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
 
 
 def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
-    from .fix.apply import fix_project, write_atomic
+    from .fix.apply import fix_project
     from .fix.plan import Options
 
     if args.max_connections < 1 or args.pool_timeout <= 0:
@@ -165,13 +175,16 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
     changed = fixed = left = 0
     for root in sorted(roots):
         try:
-            outcome = fix_project(root, settings, options, roots[root])
+            outcome = fix_project(root, settings, options, roots[root], write=not args.diff)
         except Exception as exc:  # a bug of ours: this project is left as it was, the run goes on
             err.write(f"redis-pool-lint: {os.path.relpath(root)}: not fixed, internal error "
                       f"({type(exc).__name__}: {exc}); nothing written\n")
             status = EXIT_ERROR
             continue
         rel = lambda p: os.path.relpath(p)  # noqa: E731
+        for path, message in outcome.problems:
+            err.write(f"{rel(path)}: {message}\n")
+            status = EXIT_ERROR
         for f, reason in outcome.plan.skipped:
             err.write(f"{rel(f.path)}:{f.line}:{f.col + 1}: {f.code} not fixed: {reason}\n")
         left += len(outcome.plan.skipped)
@@ -182,13 +195,6 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
             continue
         if args.diff:
             out.write(outcome.diff(rel))
-        else:
-            for path, data in outcome.new.items():
-                try:
-                    write_atomic(path, data)
-                except OSError as exc:
-                    err.write(f"{rel(path)}: cannot write: {exc.strerror or exc}\n")
-                    status = EXIT_ERROR
         changed += len(outcome.new)
         fixed += len(outcome.plan.fixed) if outcome.new else 0
     verb = "would change" if args.diff else "changed"
@@ -249,8 +255,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except RecursionError:
         sys.stderr.write("redis-pool-lint: error: code nested too deeply to analyse\n")
         return EXIT_ERROR
+    except BrokenPipeError:  # the reader went away (``| head``): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
     except Exception as exc:  # never a traceback: one line, and a distinct exit code
         sys.stderr.write(f"redis-pool-lint: internal error: {type(exc).__name__}: {exc}\n")
-        return EXIT_ERROR
-    except BrokenPipeError:
         return EXIT_ERROR
