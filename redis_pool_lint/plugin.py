@@ -15,6 +15,10 @@ from . import __version__
 from .rules import DEFAULT_OFF, is_enabled
 
 
+#: Not a rule: the plugin's one line for a file or project it could not analyse.
+UNANALYSED = "RPL000"
+
+
 class Plugin:
     name = "redis-pool-lint"
     version = __version__
@@ -69,9 +73,18 @@ class Plugin:
             return
         from .analysis.load import project_for
 
-        result = project_for(self.filename, self._analysis_settings(), _opt(self.options, "filenames"))
+        try:
+            result = project_for(self.filename, self._analysis_settings(), _opt(self.options, "filenames"))
+        except (Exception, RecursionError) as exc:  # a traceback would stop flake8 for every file
+            reason = f"{type(exc).__name__}: {exc}"
+            yield 1, 0, f"{UNANALYSED} redis-pool-lint could not analyse the project: {reason}", type(self)
+            return
+        apath = os.path.abspath(self.filename)
+        error = result.errors.get(apath)
+        if error is not None:  # flake8 parsed it, but the analysis could not (nested too deeply)
+            yield 1, 0, f"{UNANALYSED} redis-pool-lint {error.message}", type(self)
         select, extend = _opt(self.options, "select"), _opt(self.options, "extend_select")
-        for f in result.findings.get(os.path.abspath(self.filename), ()):
+        for f in result.findings.get(apath, ()):
             if is_enabled(f.code, select, extend):
                 yield f.line, f.col, f.message, type(self)
 
