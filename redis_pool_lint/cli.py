@@ -103,8 +103,10 @@ def _display(arg: str, path: str) -> str:
     return os.path.join(base, os.path.relpath(path, os.path.abspath(base)))
 
 
-def collect(paths: Sequence[str], settings: Settings, err) -> "tuple[Dict[str, str], Dict[str, List[str]], int]":
-    """The Python files the user named (absolute path -> path as shown), grouped by project root."""
+def collect(paths: Sequence[str], settings: Settings, err,
+            reported: Optional[set] = None) -> "tuple[Dict[str, str], Dict[str, List[str]], int]":
+    """The Python files the user named (absolute path -> path as shown), grouped by project root;
+    the folders it could not read and said so go to ``reported``."""
     targets: Dict[str, str] = {}
     status = EXIT_CLEAN
     for arg in paths:
@@ -127,6 +129,8 @@ def collect(paths: Sequence[str], settings: Settings, err) -> "tuple[Dict[str, s
         for folder, reason in unreadable:
             err.write(f"{folder}: cannot read: {reason}\n")
             status = EXIT_ERROR
+            if reported is not None:
+                reported.add(os.path.abspath(folder))
     roots: Dict[str, List[str]] = {}
     for path in targets:
         roots.setdefault(find_root(path, paths), []).append(path)
@@ -171,19 +175,21 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
     options = Options(selection=selection_from(args), unsafe=args.unsafe_fixes, app=args.app,
                       max_connections=args.max_connections, pool_timeout=args.pool_timeout,
                       disable_noqa=args.disable_noqa)
-    _, roots, status = collect(args.paths, settings, err)
+    reported: set = set()
+    _, roots, status = collect(args.paths, settings, err, reported)
     changed = fixed = left = 0
     for root in sorted(roots):
         try:
             outcome = fix_project(root, settings, options, roots[root], write=not args.diff)
         except Exception as exc:  # a bug of ours: this project is left as it was, the run goes on
             err.write(f"redis-pool-lint: {os.path.relpath(root)}: not fixed, internal error "
-                      f"({type(exc).__name__}: {exc}); nothing written\n")
+                      f"({type(exc).__name__}: {' '.join(str(exc).split())}); nothing written\n")
             status = EXIT_ERROR
             continue
         rel = lambda p: os.path.relpath(p)  # noqa: E731
         for path, message in outcome.problems:
-            err.write(f"{rel(path)}: {message}\n")
+            if path not in reported:
+                err.write(f"{rel(path)}: {message}\n")
             status = EXIT_ERROR
         for f, reason in outcome.plan.skipped:
             err.write(f"{rel(f.path)}:{f.line}:{f.col + 1}: {f.code} not fixed: {reason}\n")
@@ -259,5 +265,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR
     except Exception as exc:  # never a traceback: one line, and a distinct exit code
-        sys.stderr.write(f"redis-pool-lint: internal error: {type(exc).__name__}: {exc}\n")
+        sys.stderr.write(f"redis-pool-lint: internal error: {type(exc).__name__}: {' '.join(str(exc).split())}\n")
         return EXIT_ERROR

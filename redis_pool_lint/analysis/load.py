@@ -204,8 +204,10 @@ def parse_source(data: bytes, path: str) -> ast.Module:
         return ast.parse(data, filename=path, type_comments=False)
 
 
-#: Syntax errors that no newer Python would accept either: no "run under a newer Python" hint.
-NOT_NEWER_SYNTAX = ("null bytes", "indent", "inconsistent use of tabs", "unexpected EOF")
+#: Syntax errors that no newer Python accepts either (or Python 2 code): no "run under a newer
+#: Python" hint.
+NOT_NEWER_SYNTAX = ("null bytes", "indent", "inconsistent use of tabs", "unexpected EOF",
+                    "Missing parentheses in call to", "leading zeros", "invalid character")
 
 
 def describe_error(exc: BaseException) -> str:

@@ -101,11 +101,18 @@ def fix_project(root: str, settings: Settings, options: Options, files: Optional
     with project_lock(root) if write else contextlib.nullcontext():
         outcome = _fix(root, settings, options, files or [])
         if write and outcome.new and not outcome.error:
-            outcome.problems = commit(root, outcome.new, outcome.old)
+            # The module that builds the shared client first: a run stopped half way by SIGKILL
+            # leaves request code still building its own client, never using one not built yet.
+            order = sorted(outcome.new, key=lambda p: (not _builds_client(outcome.plan.edits.get(p)), p))
+            outcome.problems = commit(root, {p: outcome.new[p] for p in order}, outcome.old)
             if outcome.problems:
-                outcome.error = f"{root}: not fixed: a file cannot be written safely; nothing written"
+                outcome.error = f"{root}: not fixed: the project cannot be written safely; nothing written"
                 outcome.new = {}
     return outcome
+
+
+def _builds_client(edits: Optional[FileEdits]) -> bool:
+    return edits is not None and bool(edits.app_call or edits.new_lifespan or edits.merge_lifespan)
 
 
 def _fix(root: str, settings: Settings, options: Options, files: List[str]) -> Outcome:
@@ -206,7 +213,13 @@ def _reason(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, (RecursionError, MemoryError)):
         return f"nested too deeply to rewrite ({type(exc).__name__})"
-    return f"{type(exc).__name__}: {exc}"
+    return one_line(f"{type(exc).__name__}: {exc}")
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """Messages are one line each: libcst's parser errors span several, with a caret."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def verify(root, settings, options, before: ProjectResult, plan: Plan, old, new, files) -> Optional[str]:

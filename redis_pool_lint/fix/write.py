@@ -152,11 +152,13 @@ def _fsync_folder(folder: str) -> None:
 
 def commit(root: str, new: Dict[str, bytes], old: Dict[str, bytes]) -> List[Problem]:
     """Write ``new`` (path -> bytes) over files whose analysed bytes are ``old``: all of them,
-    or none when any one cannot be written safely (the problems say why)."""
+    or none when any one cannot be written safely (the problems say why). Files are renamed in
+    the order of ``new``: only SIGKILL or a power cut can stop the renames half way, and then
+    the files renamed first are the ones that are fixed."""
     problems: List[Problem] = []
     targets: Dict[str, str] = {}
     stats: Dict[str, os.stat_result] = {}
-    for path in sorted(old):
+    for path in [*new, *sorted(set(old) - set(new))]:
         try:
             target = target_of(path, root) if path in new else path
             st = check_target(target, old[path]) if path in new else None
@@ -176,17 +178,17 @@ def commit(root: str, new: Dict[str, bytes], old: Dict[str, bytes]) -> List[Prob
         clean_stale_temps(folder)
     staged: Dict[str, str] = {}
     try:
-        for path in sorted(targets):
+        for path in targets:
             try:
                 staged[path] = _stage(targets[path], new[path], stats[path])
             except OSError as exc:
                 return [(path, f"cannot write: {(exc.strerror or str(exc)).lower()}")]
         with _signals_held():
-            for path in sorted(targets):  # the last look, right before the renames
+            for path in targets:  # the last look, right before the renames
                 if read_source(targets[path]) != old[path]:
                     return [(path, "changed since it was read: not written")]
             done: List[str] = []
-            for path in sorted(targets):
+            for path in targets:
                 try:
                     os.replace(staged[path], targets[path])
                     del staged[path]
