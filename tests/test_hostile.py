@@ -301,6 +301,7 @@ def test_unreadable_directory_and_file(tmp_path):
             no_crash(res)
             assert res.returncode == 2 and res.stdout == ""
             assert "secret.py: cannot read: Permission denied" in res.stderr
+            assert res.stderr.count("locked: cannot read: permission denied") == 1, res.stderr
             assert "could not be analysed; nothing written" in res.stderr
         (work / "locked").chmod(0o755)
         (work / "secret.py").chmod(0o644)
@@ -323,7 +324,7 @@ def test_read_only_file_is_reported_and_nothing_is_written(tmp_path):
     no_crash(res)
     assert res.returncode == 2
     assert "app/deps.py: read-only file: not written" in res.stderr.splitlines()
-    assert "not fixed: a file cannot be written safely; nothing written" in res.stderr
+    assert "not fixed: the project cannot be written safely; nothing written" in res.stderr
     assert snapshot(work) == before and stat.S_IMODE(ro.stat().st_mode) == 0o444
     diff = run_tool("fix", "--diff", ".", cwd=work)  # showing the diff writes nothing: fine
     assert diff.returncode == 1 and "+++ b/app/deps.py" in diff.stdout
