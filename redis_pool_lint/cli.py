@@ -238,7 +238,17 @@ def run_rule(code: str, out=sys.stdout) -> int:
     return EXIT_CLEAN
 
 
+def _tolerant_streams() -> None:
+    """A file name that is not valid in the output's encoding prints as well as it can, never
+    stops the run: its bytes back (surrogateescape) on UTF-8, escapes on anything else."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            utf8 = (stream.encoding or "").lower().replace("-", "") == "utf8"
+            stream.reconfigure(errors="surrogateescape" if utf8 else "backslashreplace")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    _tolerant_streams()
     parser = make_parser()
     try:
         args = parser.parse_args(argv)

@@ -430,3 +430,17 @@ def test_broken_pipe_is_quiet(tmp_path):
     err = proc.stderr.read().decode()
     proc.wait(timeout=60)
     assert "Traceback" not in err and "internal error" not in err, err
+
+
+def test_file_name_that_is_not_utf8(tmp_path):
+    """A name with a byte that is not UTF-8 prints as its bytes, even with a strict output encoding."""
+    work = make_project(tmp_path / "p", {})
+    name = os.fsdecode(b"caf\xe9.py")
+    (work / name).write_text(APP)
+    for args in (["check"], ["fix"]):
+        res = subprocess.run([sys.executable, "-m", "redis_pool_lint", *args, "."], cwd=work, capture_output=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "utf-8"})
+        assert res.returncode == 1 and b"Traceback" not in res.stderr and b"internal error" not in res.stderr
+        if args == ["check"]:
+            assert res.stdout.startswith(b"./caf\xe9.py:12:16: RPL101 "), res.stdout
+    assert (work / name).read_text() == APP_FIXED
