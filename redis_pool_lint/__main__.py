@@ -1,5 +1,19 @@
+import os
+import signal
 import sys
 
-from .cli import main
 
+def _interrupted(signum, frame):  # Ctrl-C while starting up: one line too, no traceback
+    os.write(2, b"redis-pool-lint: interrupted\n")
+    os._exit(130)
+
+
+_default = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+if _default:
+    signal.signal(signal.SIGINT, _interrupted)
+
+from .cli import main  # noqa: E402
+
+if _default:
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # main() reports KeyboardInterrupt
 sys.exit(main())

@@ -8,7 +8,8 @@ import sys
 from typing import Dict, List, Optional, Sequence
 
 from . import __version__, config
-from .analysis.load import DEFAULT_EXCLUDE, Settings, build, find_root, is_test_file, iter_python_files
+from .analysis.load import (DEFAULT_EXCLUDE, Settings, build, find_root, is_test_file, iter_python_files,
+                            looks_like_python)
 from .config import OUTPUT_FORMATS
 from .filters import Selection, noqa_filter, split_codes
 from .rules import BY_CODE, RULES
@@ -153,8 +154,10 @@ def _display(arg: str, path: str) -> str:
     return os.path.join(base, os.path.relpath(path, os.path.abspath(base)))
 
 
-def collect(paths: Sequence[str], settings: Settings, err) -> "tuple[Dict[str, str], Dict[str, List[str]], int]":
-    """The Python files the user named (absolute path -> path as shown), grouped by project root."""
+def collect(paths: Sequence[str], settings: Settings, err,
+            reported: Optional[set] = None) -> "tuple[Dict[str, str], Dict[str, List[str]], int]":
+    """The Python files the user named (absolute path -> path as shown), grouped by project root;
+    the folders it could not read and said so go to ``reported``."""
     targets: Dict[str, str] = {}
     status = EXIT_CLEAN
     for arg in paths:
@@ -166,8 +169,19 @@ def collect(paths: Sequence[str], settings: Settings, err) -> "tuple[Dict[str, s
             err.write(f"{arg}: cannot read: permission denied\n")
             status = EXIT_ERROR
             continue
-        for path in iter_python_files(arg, settings) if os.path.isdir(arg) else [os.path.abspath(arg)]:
-            targets.setdefault(path, _display(arg, path))
+        if not os.path.isdir(arg) and not looks_like_python(arg):
+            err.write(f"{arg}: skipped: not a Python file (no .py suffix or python #! line)\n")
+            status = EXIT_ERROR
+            continue
+        unreadable: List["tuple[str, str]"] = []
+        found = iter_python_files(arg, settings, unreadable=unreadable) if os.path.isdir(arg) else [arg]
+        for path in found:
+            targets.setdefault(os.path.abspath(path), _display(arg, path))
+        for folder, reason in unreadable:
+            err.write(f"{folder}: cannot read: {reason}\n")
+            status = EXIT_ERROR
+            if reported is not None:
+                reported.add(os.path.abspath(folder))
     roots: Dict[str, List[str]] = {}
     for path in targets:
         roots.setdefault(find_root(path, paths), []).append(path)
@@ -255,7 +269,7 @@ def run_check(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
 
 def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
     from . import report
-    from .fix.apply import fix_project, write_atomic
+    from .fix.apply import fix_project
     from .fix.plan import Options
 
     configure(args)
@@ -266,6 +280,7 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
                       max_connections=args.max_connections, pool_timeout=args.pool_timeout,
                       disable_noqa=args.disable_noqa)
     sources: Dict[str, bytes] = {}
+    reported: set = set()
     if args.paths == ["-"]:
         path, shown, data = _stdin_target(args)
         sources[path] = data
@@ -273,7 +288,7 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
         roots = {find_root(path, [os.path.dirname(path)]): [path]}
         status = EXIT_CLEAN
     else:
-        targets, roots, status = collect(args.paths, settings, err)
+        targets, roots, status = collect(args.paths, settings, err, reported)
     rel = lambda p: targets[p] if p in sources else os.path.relpath(p)  # noqa: E731
     progress = Progress(err) if _isatty(err) else None
     changed = fixed = left = 0
@@ -281,15 +296,20 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
     piped: Optional[bytes] = None
     for root in sorted(roots):
         try:
-            outcome = fix_project(root, settings, replace(options, only=frozenset(roots[root])),
-                                  roots[root], sources=sources, jobs=args.jobs, progress=progress)
+            outcome = fix_project(root, settings, replace(options, only=frozenset(roots[root])), roots[root],
+                                  write=not args.diff and not sources, sources=sources, jobs=args.jobs,
+                                  progress=progress)
         except Exception as exc:  # a bug of ours: this project is left as it was, the run goes on
             err.write(f"redis-pool-lint: {os.path.relpath(root)}: not fixed, internal error "
-                      f"({type(exc).__name__}: {exc}); nothing written\n")
+                      f"({type(exc).__name__}: {' '.join(str(exc).split())}); nothing written\n")
             status = EXIT_ERROR
             continue
         if progress is not None:
             progress.clear()
+        for path, message in outcome.problems:
+            if path not in reported:
+                err.write(f"{rel(path)}: {message}\n")
+            status = EXIT_ERROR
         for f, reason in outcome.plan.skipped:
             err.write(f"{rel(f.path)}:{f.line}:{f.col + 1}: {f.code} not fixed: {reason}\n")
         left += len(outcome.plan.skipped)
@@ -309,13 +329,6 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
             piped = outcome.new.get(next(iter(sources)))
         if args.diff:
             out.write(outcome.diff(rel))
-        elif not sources:
-            for path, data in outcome.new.items():
-                try:
-                    write_atomic(path, data)
-                except OSError as exc:
-                    err.write(f"{rel(path)}: cannot write: {exc.strerror or exc}\n")
-                    status = EXIT_ERROR
         changed += len(outcome.new)
         if outcome.new:
             fixed += len(outcome.plan.fixed)
@@ -400,7 +413,17 @@ def run_rule(code: str, out=sys.stdout) -> int:
     return EXIT_CLEAN
 
 
+def _tolerant_streams() -> None:
+    """A file name that is not valid in the output's encoding prints as well as it can, never
+    stops the run: its bytes back (surrogateescape) on UTF-8, escapes on anything else."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            utf8 = (stream.encoding or "").lower().replace("-", "") == "utf8"
+            stream.reconfigure(errors="surrogateescape" if utf8 else "backslashreplace")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    _tolerant_streams()
     parser = make_parser()
     try:
         args = parser.parse_args(argv)
@@ -423,8 +446,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except RecursionError:
         sys.stderr.write("redis-pool-lint: error: code nested too deeply to analyse\n")
         return EXIT_ERROR
-    except Exception as exc:  # never a traceback: one line, and a distinct exit code
-        sys.stderr.write(f"redis-pool-lint: internal error: {type(exc).__name__}: {exc}\n")
+    except BrokenPipeError:  # the reader went away (``| head``): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR
-    except BrokenPipeError:
+    except Exception as exc:  # never a traceback: one line, and a distinct exit code
+        sys.stderr.write(f"redis-pool-lint: internal error: {type(exc).__name__}: {' '.join(str(exc).split())}\n")
         return EXIT_ERROR

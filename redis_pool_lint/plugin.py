@@ -15,6 +15,10 @@ from . import __version__
 from .rules import DEFAULT_OFF, is_enabled
 
 
+#: Not a rule: the plugin's one line for a file or project it could not analyse.
+UNANALYSED = "RPL000"
+
+
 class Plugin:
     name = "redis-pool-lint"
     version = __version__
@@ -70,16 +74,24 @@ class Plugin:
             return
         from .analysis.load import build, find_root, project_for
 
-        if _opt(self.options, "filenames") == ("-",):
-            # stdin with --stdin-display-name: the code is what flake8 read, in the named file's project
-            path = os.path.abspath(self.filename)
-            source = "".join(self.lines).encode("utf-8")
-            result = build(find_root(path, [os.path.dirname(path)]), self._analysis_settings(), [path],
-                           sources={path: source})
-        else:
-            result = project_for(self.filename, self._analysis_settings(), _opt(self.options, "filenames"))
+        apath = os.path.abspath(self.filename)
+        try:
+            if _opt(self.options, "filenames") == ("-",):
+                # stdin with --stdin-display-name: the code is what flake8 read, in the named file's project
+                source = "".join(self.lines).encode("utf-8")
+                result = build(find_root(apath, [os.path.dirname(apath)]), self._analysis_settings(), [apath],
+                               sources={apath: source})
+            else:
+                result = project_for(self.filename, self._analysis_settings(), _opt(self.options, "filenames"))
+        except (Exception, RecursionError) as exc:  # a traceback would stop flake8 for every file
+            reason = f"{type(exc).__name__}: {exc}"
+            yield 1, 0, f"{UNANALYSED} redis-pool-lint could not analyse the project: {reason}", type(self)
+            return
+        error = result.errors.get(apath)
+        if error is not None:  # flake8 parsed it, but the analysis could not (nested too deeply)
+            yield 1, 0, f"{UNANALYSED} redis-pool-lint {error.message}", type(self)
         select, extend = _opt(self.options, "select"), _opt(self.options, "extend_select")
-        for f in result.findings.get(os.path.abspath(self.filename), ()):
+        for f in result.findings.get(apath, ()):
             if is_enabled(f.code, select, extend):
                 yield f.line, f.col, f.message, type(self)
 

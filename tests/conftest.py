@@ -83,22 +83,22 @@ def corpus(tmp_path_factory):
     return base, dirs
 
 
-def run_tool(*args, cwd=None, check=False):
+def run_tool(*args, cwd=None, check=False, timeout=None):
     import subprocess
 
     return subprocess.run(
         [sys.executable, "-m", "redis_pool_lint", *args],
-        cwd=cwd, capture_output=True, text=True, check=check,
+        cwd=cwd, capture_output=True, text=True, check=check, timeout=timeout,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
 
 
-def run_flake8(*args, cwd=None):
+def run_flake8(*args, cwd=None, timeout=120):
     import subprocess
 
     return subprocess.run(
         [sys.executable, "-m", "flake8", "--isolated", *args],
-        cwd=cwd, capture_output=True, text=True,
+        cwd=cwd, capture_output=True, text=True, timeout=timeout,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
 

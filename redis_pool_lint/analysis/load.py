@@ -10,6 +10,7 @@ import fnmatch
 import functools
 import os
 import re
+import stat
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -65,6 +66,8 @@ class ProjectResult:
     errors: Dict[str, ParseError] = field(default_factory=dict)
     files: List[str] = field(default_factory=list)
     project: Optional[Project] = None
+    #: the bytes each analysed module was parsed from (the fixer rewrites exactly these)
+    sources: Dict[str, bytes] = field(default_factory=dict)
 
 
 def is_test_file(path: str) -> bool:
@@ -120,14 +123,22 @@ def _excluded(name: str, full: str, patterns: Tuple[str, ...]) -> bool:
     return bool((name_re and name_re.match(name)) or (path_re and path_re.match(full)))
 
 
-def iter_python_files(root: str, settings: Settings, nested_projects: bool = True) -> List[str]:
+def iter_python_files(root: str, settings: Settings, nested_projects: bool = True,
+                      unreadable: Optional[List[Tuple[str, str]]] = None) -> List[str]:
     """Python files under ``root``, skipping excluded folders and virtual environments
-    (and, with ``nested_projects=False``, folders that are projects of their own)."""
+    (and, with ``nested_projects=False``, folders that are projects of their own).
+
+    Folders that cannot be listed go to ``unreadable`` as (path, reason) when it is given."""
     patterns = tuple(settings.exclude + settings.extend_exclude)
     out = []
     if os.path.isfile(root):
         return [os.path.abspath(root)]
-    for dirpath, dirnames, filenames in os.walk(root):
+
+    def onerror(exc: OSError) -> None:
+        if unreadable is not None:
+            unreadable.append((exc.filename or root, (exc.strerror or str(exc)).lower()))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
         keep = []
         for d in dirnames:
             full = os.path.join(dirpath, d)
@@ -158,6 +169,34 @@ def module_name(root: str, path: str) -> Tuple[str, bool]:
     return ".".join(parts) or os.path.basename(os.path.dirname(path)), is_package
 
 
+#: Suffixes of files given by name that are read as Python (others need a python shebang).
+PYTHON_SUFFIXES = (".py", ".pyi", ".pyw")
+
+
+def looks_like_python(path: str) -> bool:
+    """A file given by name: a Python suffix, or a first line like ``#!/usr/bin/env python3``."""
+    if path.endswith(PYTHON_SUFFIXES):
+        return True
+    try:
+        with open(path, "rb") as fh:
+            first = fh.readline(200)
+    except OSError:
+        return True  # let the reader say why it cannot be read
+    return first.startswith(b"#!") and b"python" in first
+
+
+def read_source(path: str) -> bytes:
+    """A file's bytes; a FIFO, device or folder is refused instead of blocking or failing oddly."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "not a regular file", path)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read()
+    finally:
+        os.close(fd)
+
+
 def parse_source(data: bytes, path: str) -> ast.Module:
     """Parse like the interpreter does (BOM, coding cookie), quietly."""
     with warnings.catch_warnings():
@@ -165,20 +204,30 @@ def parse_source(data: bytes, path: str) -> ast.Module:
         return ast.parse(data, filename=path, type_comments=False)
 
 
+#: Syntax errors that no newer Python accepts either (or Python 2 code): no "run under a newer
+#: Python" hint.
+NOT_NEWER_SYNTAX = ("null bytes", "indent", "inconsistent use of tabs", "unexpected EOF",
+                    "Missing parentheses in call to", "leading zeros", "invalid character")
+
+
 def describe_error(exc: BaseException) -> str:
     if isinstance(exc, SyntaxError):
         where = f" (line {exc.lineno})" if exc.lineno else ""
         msg = exc.msg or "invalid syntax"
-        if isinstance(exc, UnicodeDecodeError) or "codec" in msg or "decode" in msg:
+        if isinstance(exc, UnicodeDecodeError) or any(w in msg for w in ("codec", "decode", "encoding")):
             return f"cannot decode: {msg}{where}"
+        if "nested" in msg:
+            return f"cannot parse: {msg}{where} (nested too deeply for Python's parser)"
         hint = ""
-        if sys.version_info < (3, 13):
+        if sys.version_info < (3, 13) and not any(w in msg for w in NOT_NEWER_SYNTAX):
             hint = (f"; if it uses syntax newer than Python "
                     f"{sys.version_info.major}.{sys.version_info.minor}, run under a newer Python")
         return f"cannot parse: {msg}{where}{hint}"
     if isinstance(exc, (UnicodeDecodeError, LookupError)):
         return f"cannot decode: {exc}"
-    if isinstance(exc, (ValueError, RecursionError, MemoryError)):
+    if isinstance(exc, (RecursionError, MemoryError)):
+        return f"cannot parse: nested too deeply for Python's parser ({type(exc).__name__})"
+    if isinstance(exc, ValueError):
         return f"cannot parse: {type(exc).__name__}: {exc}"
     return f"cannot read: {exc}"
 
@@ -316,8 +365,7 @@ class _Job:
     def read(self, path: str) -> bytes:
         if path in self.sources:
             return self.sources[path]
-        with open(path, "rb") as fh:
-            return fh.read()
+        return read_source(path)
 
 
 def _scan(job: _Job, path: str) -> "Tuple[Optional[str], bool]":
@@ -339,33 +387,41 @@ def _links(job: _Job, path: str) -> "Tuple[Tuple[str, bool], List[str], bool]":
     return name, imported_names(data, *name), b"(" in data and bool(APP_CALL.search(data))
 
 
-def _summarize(job: _Job, item: "Tuple[str, Tuple[str, bool]]") -> "ModuleSummary | ParseError":
-    """Step 3, the selected modules: parse and summarise (a ``ParseError`` when it cannot)."""
+def _summarize(job: _Job, item: "Tuple[str, Tuple[str, bool]]") -> "Tuple[ModuleSummary, bytes] | ParseError":
+    """Step 3, the selected modules: parse and summarise, with the bytes parsed (the fixer
+    rewrites exactly those); a ``ParseError`` when it cannot."""
     path, (name, is_package) = item
     try:
-        tree = parse_source(job.read(path), path)
+        data = job.read(path)
+        tree = parse_source(data, path)
     except OSError as exc:
         return ParseError(path, f"cannot read: {exc.strerror or exc}")
     except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError, LookupError) as exc:
         return ParseError(path, describe_error(exc))
     try:
-        return summarize(tree, name, path, is_package, job.settings.extra_factories, job.settings.extra_routes)
+        summary = summarize(tree, name, path, is_package, job.settings.extra_factories, job.settings.extra_routes)
     except RecursionError:
         return ParseError(path, "cannot analyse: expressions nested too deeply")
+    return summary, data
 
 
 def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
           sources: Optional[Dict[str, bytes]] = None, jobs: int = 1,
-          progress: Optional[Callable[[str, int, int], None]] = None) -> ProjectResult:
+          progress: Optional[Callable[[str, int, int], None]] = None,
+          dedupe_links: bool = False) -> ProjectResult:
     """Index the Python files under ``root`` (plus ``extra_files``) and detect.
 
     ``sources`` replaces files' contents (stdin, and the fixer checking its output before
     writing it); ``jobs`` spreads the per-file steps over processes; ``progress(stage, done,
-    total)`` hears about them."""
+    total)`` hears about them. ``dedupe_links`` drops a symbolic link to a file that is itself
+    part of the project, so the fixer sees (and rewrites) the real file once."""
     from ..parallel import pmap, reporter
 
     result = ProjectResult(root=root)
-    files = iter_python_files(root, settings, nested_projects=False)
+    unreadable: List[Tuple[str, str]] = []
+    files = iter_python_files(root, settings, nested_projects=False, unreadable=unreadable)
+    for folder, reason in unreadable:
+        result.errors[folder] = ParseError(folder, f"cannot read: {reason}")
     known = set(files)
     for extra in extra_files:
         extra = os.path.abspath(extra)
@@ -374,6 +430,8 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
             files.append(extra)
     if not settings.include_tests:
         files = [f for f in files if not is_test_file(os.path.relpath(f, root))]
+    if dedupe_links:
+        files = _without_duplicate_links(files)
     result.files = files
     words = _SEED_WORDS if not settings.extra_factories else (b"",)
     job = _Job(root, settings, dict(sources or {}), words, _seed_pattern(settings))
@@ -410,6 +468,7 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
             if isinstance(summary, ParseError):
                 result.errors[path] = summary
             else:
+                summary, result.sources[path] = summary
                 parsed[path] = summary
                 fresh.append(summary)
         if hop == FORWARD_HOPS:
@@ -422,6 +481,20 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
     result.project = project
     result.findings = detect(project)
     return result
+
+
+def _without_duplicate_links(files: List[str]) -> List[str]:
+    """Drop symbolic links whose target is in ``files`` too (or that another link already names)."""
+    real = {f: os.path.realpath(f) for f in files}
+    seen = {real[f] for f in files if real[f] == f or not os.path.islink(f)}
+    out = []
+    for f in files:
+        if real[f] != f and os.path.islink(f):
+            if real[f] in seen:
+                continue
+            seen.add(real[f])
+        out.append(f)
+    return out
 
 
 _CACHE: Dict[Tuple[str, Settings, Tuple[str, ...]], ProjectResult] = {}

@@ -2,21 +2,24 @@
 
 Nothing is written unless the whole project's rewrite passes: every changed file parses, the
 re-analysed project has the fixed findings gone and no new ones, pyflakes reports nothing new
-in the changed files, and a second planning pass finds nothing more to do.
+in the changed files, and a second planning pass finds nothing more to do. Then ``write.py``
+writes the project's files all together or not at all.
 """
 from __future__ import annotations
 
+import ast
+import contextlib
 import difflib
-import os
-import tempfile
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
-from ..analysis.load import ProjectResult, Settings, build
+from ..analysis.load import ProjectResult, Settings, build, read_source
 from ..parallel import pmap, reporter
 from .plan import FileEdits, Options, Plan, make_plan
 from .transform import apply_edits
+from .write import commit, project_lock
 
 BOM = b"\xef\xbb\xbf"
 
@@ -35,6 +38,8 @@ class Outcome:
     new: Dict[str, bytes] = field(default_factory=dict)
     old: Dict[str, bytes] = field(default_factory=dict)
     error: Optional[str] = None
+    #: files that could not be read, parsed or written: (path, one-line reason)
+    problems: List[Tuple[str, str]] = field(default_factory=list)
 
     def diff(self, display) -> str:
         out = []
@@ -90,41 +95,55 @@ def _pyflakes(path: str, data: bytes) -> Counter:
     return Counter(collect.items)
 
 
-def _rewrite(_: None, item: "tuple[str, str, FileEdits]") -> "tuple[Optional[str], Optional[str]]":
+def fix_project(root: str, settings: Settings, options: Options, files: Optional[List[str]] = None,
+                write: bool = False, sources: Optional[Dict[str, bytes]] = None, jobs: int = 1,
+                progress=None) -> Outcome:
+    """Plan and verify the fix of one project; with ``write``, also write it (all files or none),
+    holding the project's lock from the first read to the last rename.
+
+    ``sources`` stands in for files' contents on disk (``fix -``); ``jobs`` spreads the per-file
+    steps over processes; ``progress(stage, done, total)`` hears about them."""
+    with project_lock(root) if write else contextlib.nullcontext():
+        outcome = _fix(root, settings, options, files or [], sources or {}, jobs, progress)
+        if write and outcome.new and not outcome.error:
+            # The module that builds the shared client first: a run stopped half way by SIGKILL
+            # leaves request code still building its own client, never using one not built yet.
+            order = sorted(outcome.new, key=lambda p: (not _builds_client(outcome.plan.edits.get(p)), p))
+            outcome.problems = commit(root, {p: outcome.new[p] for p in order}, outcome.old)
+            if outcome.problems:
+                outcome.error = f"{root}: not fixed: the project cannot be written safely; nothing written"
+                outcome.new = {}
+    return outcome
+
+
+def _builds_client(edits: Optional[FileEdits]) -> bool:
+    return edits is not None and bool(edits.app_call or edits.new_lifespan or edits.merge_lifespan)
+
+
+def _rewrite(_: None, item: "Tuple[str, str, FileEdits]") -> "Tuple[Optional[str], Optional[str]]":
     """One file's transform (a worker step): the new text, or why libcst refused."""
     path, text, edits = item
     try:
-        return apply_edits(text, edits, path), None
+        return rewrite(text, edits, path), None
     except Exception as exc:  # libcst refuses an edit: report, change nothing
-        return None, f"{path}: the rewrite failed ({type(exc).__name__}: {exc})"
+        return None, f"{path}: the rewrite failed ({_reason(exc)}); nothing written"
 
 
-def _flakes(_: None, item: "tuple[str, bytes, bytes]") -> Counter:
+def _flakes(_: None, item: "Tuple[str, bytes, bytes]") -> Counter:
     """pyflakes warnings the rewrite adds to one file (a worker step)."""
     path, old, new = item
     return _pyflakes(path, new) - _pyflakes(path, old)
 
 
-def fix_project(root: str, settings: Settings, options: Options, files: Optional[List[str]] = None,
-                sources: Optional[Dict[str, bytes]] = None, jobs: int = 1, progress=None) -> Outcome:
-    """Plan and verify the fix of one project; write nothing.
-
-    ``sources`` stands in for files' contents on disk (``fix -``)."""
-    sources = sources or {}
-
-    def read(path: str) -> bytes:
-        if path in sources:
-            return sources[path]
-        with open(path, "rb") as fh:
-            return fh.read()
-
-    result = build(root, settings, files or [], sources=sources, jobs=jobs, progress=progress)
+def _fix(root: str, settings: Settings, options: Options, files: List[str], sources: Dict[str, bytes],
+         jobs: int, progress) -> Outcome:
+    result = build(root, settings, files, sources=sources, jobs=jobs, progress=progress, dedupe_links=True)
     old: Dict[str, bytes] = {}
     texts: Dict[str, str] = {}
     decoded: Dict[str, Decoded] = {}
 
     def load(path: str) -> None:
-        old[path] = read(path)
+        old[path] = result.sources.get(path) or sources.get(path) or read_source(path)
         decoded[path] = decode(old[path])
         texts[path] = decoded[path].text
 
@@ -132,29 +151,104 @@ def fix_project(root: str, settings: Settings, options: Options, files: Optional
         load(path)
     plan = make_plan(result, options, texts)
     outcome = Outcome(root, plan)
+    outcome.problems = sorted((path, e.message) for path, e in result.errors.items())
     if not plan.edits:
+        return outcome
+    if outcome.problems:  # the analysis missed part of the project: its plan cannot be trusted
+        outcome.error = (f"{root}: not fixed: {len(outcome.problems)} file(s) of the project could not "
+                         "be analysed; nothing written")
         return outcome
     for path in plan.edits:
         if path not in old:
             load(path)
     work = [(path, texts[path], edits) for path, edits in plan.edits.items()]
     new: Dict[str, bytes] = {}
-    for (path, _, _), (text, error) in zip(work, pmap(_rewrite, work, jobs, None, reporter(progress, "rewriting", len(work)))):
+    rewritten = pmap(_rewrite, work, jobs, None, reporter(progress, "rewriting", len(work)))
+    for (path, _, _), (text, error) in zip(work, rewritten):
         if error is not None:
             outcome.error = error
             return outcome
         if text != texts[path]:
             new[path] = encode(text, decoded[path])
     outcome.old, outcome.new = old, new
-    outcome.error = verify(root, settings, options, result, plan, old, new, files or [], sources, jobs, progress)
+    try:
+        outcome.error = verify(root, settings, options, result, plan, old, new, files, sources, jobs, progress)
+    except RecursionError:
+        outcome.error = f"{root}: the rewritten code is nested too deeply to verify; nothing written"
     return outcome
+
+
+#: Deepest module handed to libcst, counted as libcst nests (``a and b and c`` is a chain of
+#: nodes there, one node in the ``ast``). Its native parser recurses on the C stack and a deep
+#: enough module crashes the process (SIGSEGV) instead of raising: it runs on its own thread
+#: with a large stack, and deeper modules are not rewritten at all.
+MAX_CST_DEPTH = 1000
+CST_STACK_BYTES = 256 * 1024 * 1024
+
+
+class TooDeep(Exception):
+    pass
+
+
+def cst_depth(tree: ast.AST) -> int:
+    best = 0
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        best = max(best, depth)
+        step = len(node.values) - 1 if isinstance(node, ast.BoolOp) else 1
+        stack.extend((child, depth + max(step, 1)) for child in ast.iter_child_nodes(node))
+    return best
+
+
+def rewrite(text: str, edits: FileEdits, path: str) -> str:
+    """``apply_edits`` guarded against modules libcst cannot survive."""
+    depth = cst_depth(ast.parse(text))
+    if depth > MAX_CST_DEPTH:
+        raise TooDeep(f"nested too deeply to rewrite safely (depth {depth})")
+    box: Dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["text"] = apply_edits(text, edits, path)
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    previous = threading.stack_size()
+    try:
+        threading.stack_size(CST_STACK_BYTES)
+        worker = threading.Thread(target=run, name="redis-pool-lint-libcst", daemon=True)
+        worker.start()
+    except (ValueError, RuntimeError, MemoryError):  # no thread with a large stack here
+        run()
+    else:
+        worker.join()
+    finally:
+        threading.stack_size(previous)
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["text"]  # type: ignore[return-value]
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TooDeep):
+        return str(exc)
+    if isinstance(exc, (RecursionError, MemoryError)):
+        return f"nested too deeply to rewrite ({type(exc).__name__})"
+    return one_line(f"{type(exc).__name__}: {exc}")
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """Messages are one line each: libcst's parser errors span several, with a caret."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def verify(root, settings, options, before: ProjectResult, plan: Plan, old, new, files,
            sources: Optional[Dict[str, bytes]] = None, jobs: int = 1, progress=None) -> Optional[str]:
-    sources = dict(sources or {})
     verifying = (lambda stage, done, total: progress("verifying", done, total)) if progress else None
-    after = build(root, settings, files, sources={**sources, **new}, jobs=jobs, progress=verifying)
+    after = build(root, settings, files, sources={**(sources or {}), **before.sources, **new}, jobs=jobs,
+                  progress=verifying, dedupe_links=True)
     for path in new:
         if path in after.errors:
             return f"{path}: the rewritten file does not parse ({after.errors[path].message})"
@@ -165,38 +259,15 @@ def verify(root, settings, options, before: ProjectResult, plan: Plan, old, new,
         if n > counts_before[key] - fixed[key]:
             return f"{key[0]}: after the rewrite {key[1]} is still reported (or new); nothing written"
     checks = [(path, old[path], data) for path, data in new.items()]
-    for (path, _, _), added in zip(checks, pmap(_flakes, checks, jobs, None, reporter(verifying, "verifying", len(checks)))):
+    for (path, _, _), added in zip(checks, pmap(_flakes, checks, jobs, None,
+                                               reporter(verifying, "verifying", len(checks)))):
         if added:
             return f"{path}: the rewrite would add pyflakes warnings ({', '.join(sorted(added))}); nothing written"
     texts = {p: decode(d).text for p, d in new.items()}
     for path in after.findings:
         if path not in texts:
-            if path in sources:
-                texts[path] = decode(sources[path]).text
-                continue
-            with open(path, "rb") as fh:
-                texts[path] = decode(fh.read()).text
+            texts[path] = decode(after.sources[path] if path in after.sources else read_source(path)).text
     again = make_plan(after, options, texts)
     if again.edits:
         return "a second run would change more (" + ", ".join(sorted(again.edits)) + "); nothing written"
     return None
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Write next to the file, flush, and rename over it, keeping its mode."""
-    mode = os.stat(path).st_mode & 0o7777
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".rpl-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise

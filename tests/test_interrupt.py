@@ -1,0 +1,110 @@
+"""``fix`` stopped at a random moment (SIGKILL, SIGINT) or run twice at once: every file is exactly
+as before or exactly as fixed (by hash), never truncated, and the next run finishes the job."""
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import FIXTURES, run_tool
+from faults import census, changing_files, env, full_run_seconds, make_tree, run_and_signal
+
+#: small enough for the test suite, and with the three cases that rewrite two files at once
+CASES = ["factory_cli", "helper_cli", "on_event", "routers", "seed_from_pool", "websocket"]
+
+
+@pytest.fixture(scope="module")
+def duration(tmp_path_factory):
+    work = tmp_path_factory.mktemp("timing")
+    expect = make_tree(work, CASES)
+    seconds = full_run_seconds(work)
+    done = census(work, expect)
+    assert done.ok and done.as_before == 0 and not done.temps, done  # the uninterrupted run fixes all
+    return seconds
+
+
+def test_sigkill_and_sigint_at_random_moments(tmp_path, duration):
+    rng = random.Random()
+    seed = rng.randrange(10**6)
+    rng.seed(seed)
+    plan = [(signal.SIGKILL, rng.uniform(0.05, duration)) for _ in range(3)]
+    plan += [(signal.SIGINT, rng.uniform(0.3, duration)) for _ in range(2)]
+    plan.append((signal.SIGKILL, "first write"))
+    results = []
+    for i, (sig, when) in enumerate(plan):
+        work = tmp_path / f"run{i}"
+        work.mkdir()
+        expect = make_tree(work, CASES)
+        if when == "first write":
+            kill = run_and_signal(work, sig, watch=changing_files(work, expect))
+        else:
+            kill = run_and_signal(work, sig, delay=when)
+        state = census(work, expect)
+        results.append((sig.name, kill.delay, kill.returncode, state))
+        where = f"seed {seed}, {sig.name} at {kill.delay}"
+        assert state.ok, (where, state)  # every file: before or fixed, nothing truncated or missing
+        assert "Traceback" not in kill.stderr, (where, kill.stderr)
+        if sig == signal.SIGINT and kill.signalled and kill.returncode != 1:
+            assert kill.returncode == 130, (where, kill.returncode, kill.stderr)
+            assert kill.stderr.splitlines()[-1] == "redis-pool-lint: interrupted", (where, kill.stderr)
+            assert not state.temps, (where, state.temps)  # Ctrl-C cleans up after itself
+        if sig == signal.SIGKILL:
+            again = subprocess.run([sys.executable, "-m", "redis_pool_lint", "fix", "."], cwd=work,
+                                   capture_output=True, text=True, env=env(), timeout=300)
+            assert again.returncode in (0, 1) and "Traceback" not in again.stderr, (where, again.stderr)
+            finished = census(work, expect)
+            assert finished.ok and not finished.temps, (where, finished)
+            assert run_tool("check", ".", cwd=work).returncode == 0, where  # the job is finished
+    print(results)
+
+
+def test_sigkill_between_the_renames_of_one_project(tmp_path):
+    """The worst moment, made deterministic: the process dies right after the first of the two
+    renames of a project. The file renamed first is the app module with the lifespan, so the
+    request code still builds its own client (it works) and the next run finishes the fix."""
+    work = tmp_path / "w"
+    expect = make_tree(work, ["routers"])
+    hook = (
+        "import os, signal, sys\n"
+        "from redis_pool_lint.fix import write\n"
+        "real = write.os.replace\n"
+        "def replace_then_die(src, dst):\n"
+        "    real(src, dst)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "write.os.replace = replace_then_die\n"
+        "from redis_pool_lint.cli import main\n"
+        "sys.exit(main(['fix', '.']))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", hook], cwd=work, capture_output=True, text=True, env=env())
+    assert res.returncode == -signal.SIGKILL
+    state = census(work, expect)
+    assert state.ok and state.as_fixed == 1 and state.as_before == 1, state
+    fixed_first = (work / "routers_0" / "app" / "main.py").read_bytes()
+    assert fixed_first == (FIXTURES / "fix" / "routers" / "after" / "app" / "main.py").read_bytes()
+    assert len(state.temps) == 1  # the staged deps.py: not a .py file, so never analysed
+    assert run_tool("check", ".", cwd=work).returncode == 1  # the per-request client is still found
+    again = run_tool("fix", ".", cwd=work)
+    assert again.returncode == 1 and "Traceback" not in again.stderr, again.stderr
+    state = census(work, expect)
+    assert not state.temps and not state.extra, state  # the dead run's temporary file is gone
+    assert run_tool("check", ".", cwd=work).returncode == 0
+    for path in (work / "routers_0").rglob("*.py"):
+        compile(path.read_bytes(), str(path), "exec")
+
+
+def test_two_fix_runs_at_once(tmp_path):
+    work = tmp_path / "w"
+    expect = make_tree(work, CASES)
+    procs = [subprocess.Popen([sys.executable, "-m", "redis_pool_lint", "fix", "."], cwd=work,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+             for _ in range(2)]
+    time.sleep(0.01)
+    outs = [p.communicate(timeout=300) for p in procs]
+    for proc, (out, err) in zip(procs, outs):
+        assert proc.returncode in (0, 1) and "Traceback" not in err, err
+    state = census(work, expect)
+    assert state.ok and state.as_before == 0 and not state.temps, state  # fixed, and fixed once
+    changed = sorted(int(err.split("changed ")[1].split(" ")[0]) for _, err in outs)
+    assert sum(changed) == sum(1 for b, f in expect.values() if b != f), outs
