@@ -222,7 +222,7 @@ def project_lock(root: str) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            sys.stderr.write(f"redis-pool-lint: waiting for another fix of {root}\n")
+            sys.stderr.write(f"redis-pool-lint: waiting for another fix of {os.path.relpath(root)}\n")
             fcntl.flock(fd, fcntl.LOCK_EX)
         except OSError as exc:  # a filesystem without locks: go on without one
             if exc.errno not in (errno.ENOLCK, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF):
