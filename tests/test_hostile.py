@@ -460,3 +460,18 @@ def test_a_rewrite_the_compiler_refuses_is_not_written(tmp_path, monkeypatch):
     assert outcome.error == (f"{work / 'main.py'}: the rewritten file does not compile (duplicate argument 'a' "
                              "in function definition); nothing written")
     assert (work / "main.py").read_text() == APP
+
+
+def test_project_modules_do_not_shadow_the_tools_own(tmp_path):
+    """``python -m`` puts the current folder first on sys.path: a project's ``secrets.py`` or a
+    vendored ``libcst`` must not be what the fixer imports."""
+    boom = "raise RuntimeError('the project module was imported by the tool')\n"
+    work = make_project(tmp_path / "p", {"main.py": APP, "secrets.py": boom, "difflib.py": boom})
+    (work / "libcst").mkdir()
+    (work / "libcst" / "__init__.py").write_text(boom)
+    diff = run_tool("fix", "--diff", ".", cwd=work)
+    no_crash(diff)
+    assert diff.returncode == 1 and "+    r = request.app.state.redis" in diff.stdout, diff.stderr
+    res = run_tool("fix", ".", cwd=work)
+    no_crash(res)
+    assert res.returncode == 1 and (work / "main.py").read_text() == APP_FIXED

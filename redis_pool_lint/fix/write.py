@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import signal
 import stat
 import sys
@@ -37,7 +36,7 @@ class Refused(Exception):
 
 def temp_name(target: str) -> str:
     folder, name = os.path.split(target)
-    return os.path.join(folder, f".{name}{TMP_INFIX}{os.getpid()}-{secrets.token_hex(4)}")
+    return os.path.join(folder, f".{name}{TMP_INFIX}{os.getpid()}-{os.urandom(4).hex()}")
 
 
 def _inside(path: str, folder: str) -> bool:
