@@ -17,6 +17,7 @@ import argparse
 import random
 import sys
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -73,6 +74,7 @@ def main() -> int:
     parser.add_argument("--generated", type=int, default=500, help="hypothesmith modules (each run twice)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    warnings.simplefilter("ignore", SyntaxWarning)  # hypothesmith compiles odd but valid code
     problems: list = []
     total: Counter = Counter()
     start = time.perf_counter()

@@ -191,7 +191,7 @@ def check_properties(folder: Path) -> str:
     "unchanged" (findings the fixer leaves) or "refused" (the verifier said no).
     A crash propagates; a broken property raises ``Violation``."""
     from redis_pool_lint.analysis.load import Settings, build
-    from redis_pool_lint.fix.apply import fix_project
+    from redis_pool_lint.fix.apply import compile_error, fix_project
     from redis_pool_lint.fix.plan import Options
 
     root = str(folder)
@@ -217,9 +217,12 @@ def check_properties(folder: Path) -> str:
         raise Violation(f"written {sorted(changed)} != planned {sorted(outcome.new)}")
     for rel in changed:
         try:
-            compile((folder / rel).read_bytes(), rel, "exec", dont_inherit=True)
+            ast.parse((folder / rel).read_bytes())
         except SyntaxError as exc:
             raise Violation(f"{rel}: the fixed file does not parse: {exc}") from None
+        fixed_error = compile_error((folder / rel).read_bytes())
+        if fixed_error and not compile_error(snap[rel][0]):
+            raise Violation(f"{rel}: the fixed file does not compile, the original did: {fixed_error}")
     relinted = build(root, settings)
     if relinted.errors:
         raise Violation(f"errors after the fix: {relinted.errors}")

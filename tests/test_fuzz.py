@@ -1,27 +1,32 @@
 """Properties by generation: ``check`` never crashes; ``fix`` leaves a file alone or writes code that
 parses, re-lints without the fixed findings and is left alone by a second run; a project without
 findings is never written (bytes and mtime). A few examples here; ``benchmarks/fuzz.py`` runs more."""
+import os
+import random
+
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from fuzzing import HANDLER, PRELUDE, corpus, materialize_mutant, run_one, write_module
 
-FEW = settings(max_examples=25, deadline=None, database=None, derandomize=False,
-               suppress_health_check=list(HealthCheck))
+#: a new draw every run; a failure names its seed (RPL_FUZZ_SEED=<seed> replays it)
+BASE_SEED = int(os.environ.get("RPL_FUZZ_SEED") or random.SystemRandom().randrange(10**9))
+MUTANTS = 25
 
 
-@FEW
-@given(source=st.sampled_from(corpus()), rng=st.randoms(use_true_random=False))
-def test_mutated_fixture_apps(source, rng):
+@pytest.mark.parametrize("n", range(MUTANTS))
+def test_mutated_fixture_apps(n):
+    rng = random.Random(BASE_SEED * 1000 + n)
+    source = rng.choice(corpus())
     outcome, details = run_one(lambda folder: materialize_mutant(source, folder, rng))
-    assert outcome not in ("crash", "violation"), details
+    assert outcome not in ("crash", "violation"), f"RPL_FUZZ_SEED={BASE_SEED} example {n}: {details}"
 
 
 def test_generated_modules():
+    pytest.importorskip("hypothesis")
     hypothesmith = pytest.importorskip("hypothesmith")
+    from hypothesis import HealthCheck, given, settings
 
-    @settings(FEW, max_examples=15)
+    @settings(max_examples=15, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(code=hypothesmith.from_grammar())
     def check(code):
         for source in (code, code + "\n" + PRELUDE + HANDLER):

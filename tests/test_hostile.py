@@ -444,3 +444,34 @@ def test_file_name_that_is_not_utf8(tmp_path):
         if args == ["check"]:
             assert res.stdout.startswith(b"./caf\xe9.py:12:16: RPL101 "), res.stdout
     assert (work / name).read_text() == APP_FIXED
+
+
+def test_a_rewrite_the_compiler_refuses_is_not_written(tmp_path, monkeypatch):
+    """The ast accepts ``def f(a, a)`` and a ``global`` after an assignment; ``compile`` does not.
+    A rewrite that turns a compiling file into one that does not is refused."""
+    from redis_pool_lint.analysis.load import Settings
+    from redis_pool_lint.fix import apply
+    from redis_pool_lint.fix.plan import Options
+
+    work = make_project(tmp_path / "p", {"main.py": APP})
+    real = apply.rewrite
+    monkeypatch.setattr(apply, "rewrite", lambda *a: real(*a) + "\ndef broken(a, a):\n    pass\n")
+    outcome = apply.fix_project(str(work), Settings(), Options(), write=True)
+    assert outcome.error == (f"{work / 'main.py'}: the rewritten file does not compile (duplicate argument 'a' "
+                             "in function definition); nothing written")
+    assert (work / "main.py").read_text() == APP
+
+
+def test_project_modules_do_not_shadow_the_tools_own(tmp_path):
+    """``python -m`` puts the current folder first on sys.path: a project's ``secrets.py`` or a
+    vendored ``libcst`` must not be what the fixer imports."""
+    boom = "raise RuntimeError('the project module was imported by the tool')\n"
+    work = make_project(tmp_path / "p", {"main.py": APP, "secrets.py": boom, "difflib.py": boom})
+    (work / "libcst").mkdir()
+    (work / "libcst" / "__init__.py").write_text(boom)
+    diff = run_tool("fix", "--diff", ".", cwd=work)
+    no_crash(diff)
+    assert diff.returncode == 1 and "+    r = request.app.state.redis" in diff.stdout, diff.stderr
+    res = run_tool("fix", ".", cwd=work)
+    no_crash(res)
+    assert res.returncode == 1 and (work / "main.py").read_text() == APP_FIXED

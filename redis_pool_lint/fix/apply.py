@@ -11,6 +11,7 @@ import ast
 import contextlib
 import difflib
 import threading
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
@@ -244,6 +245,17 @@ def one_line(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def compile_error(data: bytes) -> Optional[str]:
+    """What ``compile`` says beyond the parser (a duplicate argument, a late ``global``), if anything."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(data, "<rewrite>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:
+        return one_line(getattr(exc, "msg", None) or str(exc))
+    return None
+
+
 def verify(root, settings, options, before: ProjectResult, plan: Plan, old, new, files,
            sources: Optional[Dict[str, bytes]] = None, jobs: int = 1, progress=None) -> Optional[str]:
     verifying = (lambda stage, done, total: progress("verifying", done, total)) if progress else None
@@ -252,6 +264,9 @@ def verify(root, settings, options, before: ProjectResult, plan: Plan, old, new,
     for path in new:
         if path in after.errors:
             return f"{path}: the rewritten file does not parse ({after.errors[path].message})"
+        problem = compile_error(new[path])
+        if problem and not compile_error(old[path]):  # the ast accepts what the compiler refuses
+            return f"{path}: the rewritten file does not compile ({problem}); nothing written"
     counts_before = Counter((f.path, f.code) for fs in before.findings.values() for f in fs)
     counts_after = Counter((f.path, f.code) for fs in after.findings.values() for f in fs)
     fixed = Counter((f.path, f.code) for f in plan.fixed)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import signal
 import stat
 import sys
@@ -37,7 +36,7 @@ class Refused(Exception):
 
 def temp_name(target: str) -> str:
     folder, name = os.path.split(target)
-    return os.path.join(folder, f".{name}{TMP_INFIX}{os.getpid()}-{secrets.token_hex(4)}")
+    return os.path.join(folder, f".{name}{TMP_INFIX}{os.getpid()}-{os.urandom(4).hex()}")
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -222,7 +221,7 @@ def project_lock(root: str) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            sys.stderr.write(f"redis-pool-lint: waiting for another fix of {root}\n")
+            sys.stderr.write(f"redis-pool-lint: waiting for another fix of {os.path.relpath(root)}\n")
             fcntl.flock(fd, fcntl.LOCK_EX)
         except OSError as exc:  # a filesystem without locks: go on without one
             if exc.errno not in (errno.ENOLCK, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF):
