@@ -361,6 +361,8 @@ class _Job:
     sources: Dict[str, bytes]
     words: Tuple[bytes, ...]
     seed_re: "re.Pattern[bytes]"
+    #: hand the parsed bytes back (the fixer needs them; ``check`` does not pay for the copy)
+    keep_sources: bool = False
 
     def read(self, path: str) -> bytes:
         if path in self.sources:
@@ -402,19 +404,20 @@ def _summarize(job: _Job, item: "Tuple[str, Tuple[str, bool]]") -> "Tuple[Module
         summary = summarize(tree, name, path, is_package, job.settings.extra_factories, job.settings.extra_routes)
     except RecursionError:
         return ParseError(path, "cannot analyse: expressions nested too deeply")
-    return summary, data
+    return summary, data if job.keep_sources else None
 
 
 def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
           sources: Optional[Dict[str, bytes]] = None, jobs: int = 1,
           progress: Optional[Callable[[str, int, int], None]] = None,
-          dedupe_links: bool = False) -> ProjectResult:
+          dedupe_links: bool = False, keep_sources: bool = False) -> ProjectResult:
     """Index the Python files under ``root`` (plus ``extra_files``) and detect.
 
     ``sources`` replaces files' contents (stdin, and the fixer checking its output before
     writing it); ``jobs`` spreads the per-file steps over processes; ``progress(stage, done,
     total)`` hears about them. ``dedupe_links`` drops a symbolic link to a file that is itself
-    part of the project, so the fixer sees (and rewrites) the real file once."""
+    part of the project, so the fixer sees (and rewrites) the real file once; ``keep_sources``
+    keeps the bytes each module was parsed from in ``result.sources``."""
     from ..parallel import pmap, reporter
 
     result = ProjectResult(root=root)
@@ -434,10 +437,12 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
         files = _without_duplicate_links(files)
     result.files = files
     words = _SEED_WORDS if not settings.extra_factories else (b"",)
-    job = _Job(root, settings, dict(sources or {}), words, _seed_pattern(settings))
+    job = _Job(root, settings, dict(sources or {}), words, _seed_pattern(settings), keep_sources)
     seeds: List[str] = []
     readable: List[str] = []
-    for path, (error, seed) in zip(files, pmap(_scan, files, jobs, job, reporter(progress, "reading", len(files)))):
+    # Reading and the text tests are cheaper than shipping their results between processes:
+    # only parsing and summarising (step 3) goes to the workers.
+    for path, (error, seed) in zip(files, pmap(_scan, files, 1, job, reporter(progress, "reading", len(files)))):
         if error is not None:
             result.errors[path] = ParseError(path, error)
             continue
@@ -450,7 +455,7 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
     imports: Dict[str, List[str]] = {}
     apps: List[str] = []
     seed_set = set(seeds)
-    for path, (name, found, app) in zip(readable, pmap(_links, readable, jobs, job)):
+    for path, (name, found, app) in zip(readable, pmap(_links, readable, 1, job)):
         modules[path] = name
         imports[path] = found
         if app and path not in seed_set:
@@ -468,7 +473,9 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
             if isinstance(summary, ParseError):
                 result.errors[path] = summary
             else:
-                summary, result.sources[path] = summary
+                summary, data = summary
+                if data is not None:
+                    result.sources[path] = data
                 parsed[path] = summary
                 fresh.append(summary)
         if hop == FORWARD_HOPS:

@@ -138,7 +138,8 @@ def _flakes(_: None, item: "Tuple[str, bytes, bytes]") -> Counter:
 
 def _fix(root: str, settings: Settings, options: Options, files: List[str], sources: Dict[str, bytes],
          jobs: int, progress) -> Outcome:
-    result = build(root, settings, files, sources=sources, jobs=jobs, progress=progress, dedupe_links=True)
+    result = build(root, settings, files, sources=sources, jobs=jobs, progress=progress, dedupe_links=True,
+                   keep_sources=True)
     old: Dict[str, bytes] = {}
     texts: Dict[str, str] = {}
     decoded: Dict[str, Decoded] = {}
@@ -260,7 +261,7 @@ def verify(root, settings, options, before: ProjectResult, plan: Plan, old, new,
            sources: Optional[Dict[str, bytes]] = None, jobs: int = 1, progress=None) -> Optional[str]:
     verifying = (lambda stage, done, total: progress("verifying", done, total)) if progress else None
     after = build(root, settings, files, sources={**(sources or {}), **before.sources, **new}, jobs=jobs,
-                  progress=verifying, dedupe_links=True)
+                  progress=verifying, dedupe_links=True, keep_sources=True)
     for path in new:
         if path in after.errors:
             return f"{path}: the rewritten file does not parse ({after.errors[path].message})"
