@@ -65,23 +65,74 @@ class Run:
     rc: int
 
 
+class MemorySampler(threading.Thread):
+    """Peak memory of a process tree, from /proc (Linux): the largest high-water mark
+    (``VmHWM``) of a process, and the largest sum of the tree's ``VmRSS`` in one sample.
+
+    ``ru_maxrss`` from ``wait4`` cannot serve: Linux carries the parent's high-water mark over
+    ``fork`` + ``exec``, so every child would show at least this script's own size."""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.interval = pid, interval
+        self.peak_kib = 0
+        self.done = threading.Event()
+
+    def tree(self) -> List[int]:
+        pids, i = [self.pid], 0
+        while i < len(pids):
+            try:
+                for tid in os.listdir(f"/proc/{pids[i]}/task"):
+                    with open(f"/proc/{pids[i]}/task/{tid}/children") as fh:
+                        pids.extend(int(c) for c in fh.read().split())
+            except OSError:
+                pass
+            i += 1
+        return pids
+
+    def sample(self) -> None:
+        total = 0
+        for pid in self.tree():
+            try:
+                with open(f"/proc/{pid}/status") as fh:
+                    for line in fh:
+                        if line.startswith("VmHWM:"):
+                            self.peak_kib = max(self.peak_kib, int(line.split()[1]))
+                        elif line.startswith("VmRSS:"):
+                            total += int(line.split()[1])
+            except OSError:
+                pass
+        self.peak_kib = max(self.peak_kib, total)
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.sample()
+            self.done.wait(self.interval)
+
+
 def measure(cmd: Sequence[str], cwd: str, out: str, timeout: float = 3600.0) -> Run:
-    """Run ``cmd``; stdout to ``out``, stderr to ``out + '.err'``. CPU and peak RSS come from
-    ``wait4`` (the process plus the children it reaped; peak is the largest single process)."""
+    """Run ``cmd``; stdout to ``out``, stderr to ``out + '.err'``. CPU (user+sys) comes from
+    ``wait4``: the process plus the children it reaped (worker processes). Peak memory is
+    sampled from /proc (``MemorySampler``); 0 where there is no /proc or the run was too short."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP")}
     with open(out, "wb") as so, open(out + ".err", "wb") as se:
         start = time.perf_counter()
         proc = subprocess.Popen(list(cmd), cwd=cwd, stdout=so, stderr=se, env=env)
+        sampler = MemorySampler(proc.pid)
+        if os.path.isdir("/proc"):
+            sampler.start()
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)
         finally:
             timer.cancel()
+            sampler.done.set()
         wall = time.perf_counter() - start
+    if sampler.is_alive():
+        sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    rss = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
-    return Run(wall, usage.ru_utime + usage.ru_stime, rss, proc.returncode)
+    return Run(wall, usage.ru_utime + usage.ru_stime, sampler.peak_kib / 1024, proc.returncode)
 
 
 def quiet(cmd: Sequence[str], **kw) -> str:
@@ -209,7 +260,7 @@ def write_list(path: str, paths: Sequence[str]) -> str:
 # -- versions and capabilities -----------------------------------------------------------------
 
 def probe(python: str, code: str) -> str:
-    proc = subprocess.run([python, "-c", code], capture_output=True, text=True)
+    proc = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True)
     return proc.stdout.strip() if proc.returncode == 0 else "?"
 
 
@@ -234,9 +285,8 @@ def git_describe(path: str) -> str:
     return proc.stdout.strip() if proc.returncode == 0 else "not a git checkout"
 
 
-def has_jobs(python: str, command: str) -> bool:
-    proc = subprocess.run([python, "-m", "redis_pool_lint", command, "--help"],
-                          capture_output=True, text=True)
+def has_jobs(tool: str, command: str) -> bool:
+    proc = subprocess.run([tool, command, "--help"], capture_output=True, text=True)
     return "--jobs" in proc.stdout
 
 
@@ -255,7 +305,10 @@ class Task:
     cwd: str
     files: int
     runs: List[Run] = field(default_factory=list)
-    warmup: Optional[Run] = None
+    warmup: Optional[Run] = None       # the first run: file cache, bytecode; not a timing
+    twin: Optional["Task"] = None      # for "--jobs 2": the "--jobs 1" task
+    single: bool = False               # slow: timed by one run only
+    first_out: str = ""                # stdout of its first run
 
     def med(self, attr: str) -> float:
         return statistics.median(getattr(r, attr) for r in self.runs)
@@ -316,8 +369,11 @@ class Bench:
         if "redis-pool-lint" in flake8_bare or "redis-pool-lint" not in flake8_plugin:
             sys.exit(f"the venvs are not as expected:\n{flake8_bare}\n{flake8_plugin}")
         self.py = venv_python(self.plugin)
+        # The console script, not "python -m", which would import a redis_pool_lint folder
+        # from the current directory (a checkout) instead of the installed copy.
+        self.tool = os.path.join(self.plugin, "bin", "redis-pool-lint")
         self.ruff = find_ruff()
-        self.jobs = {c: has_jobs(self.py, c) for c in ("check", "fix")}
+        self.jobs = {c: has_jobs(self.tool, c) for c in ("check", "fix")}
         self.env = {
             "cores": str(os.cpu_count()),
             "cpu": cpu_model(),
@@ -399,40 +455,35 @@ class Bench:
             add("read all + libcst parse redis files", floor + ["read+libcst", all_list, redis_list])
             if size <= a.libcst_all_max:
                 add("libcst parse all files", floor + ["libcst", all_list])
-            tools: Dict[Tuple[str, str], Task] = {}
+            tools: Dict[str, Task] = {}
             for command in ("check", "fix"):
                 extra = ["--diff"] if command == "fix" else []
-                base = [self.py, "-m", "redis_pool_lint", command, *extra]
+                base = [self.tool, command, *extra]
                 label = "fix --diff" if command == "fix" else "check"
                 if self.jobs[command]:
-                    tools[command, "1"] = add(f"{label} --jobs 1", base + ["--jobs", "1", "."])
-                    tools[command, "2"] = add(f"{label} --jobs 2", base + ["--jobs", "2", "."])
+                    tools[command] = add(f"{label} --jobs 1", base + ["--jobs", "1", "."])
+                    two = add(f"{label} --jobs 2", base + ["--jobs", "2", "."])
+                    two.twin = tools[command]
                 else:
-                    tools[command, ""] = add(label, base + ["."])
+                    tools[command] = add(label, base + ["."])
             self.validate(proj, tools)
             changed = write_list(os.path.join(lists, f"gen-{size}-changed"), proj.changed)
             add("libcst parse + print changed files", floor + ["libcst+print", changed])
             if self.ruff:
                 add("ruff check E,F", self.ruff_cmd())
 
-    def validate(self, proj: Project, tools: Dict[Tuple[str, str], Task]) -> None:
-        """The warm-up run of check and fix, read: findings against the plan, the files fix
-        changes, and that --jobs 2 prints what --jobs 1 prints."""
-        outputs: Dict[Tuple[str, str], Tuple[str, str]] = {}
-        for key, task in tools.items():
-            out = self.once(task, "warmup", keep=False)
-            outputs[key] = (open(out, encoding="utf-8", errors="replace").read(),
-                            open(out + ".err", encoding="utf-8", errors="replace").read())
-        check_out = next(v for k, v in outputs.items() if k[0] == "check")[0]
-        proj.reported = parse_findings(check_out)
-        fix_out, fix_err = next(v for k, v in outputs.items() if k[0] == "fix")
+    def validate(self, proj: Project, tools: Dict[str, Task]) -> None:
+        """The first run of check and fix (--jobs 1), read: the findings against the plan, the
+        files that fix changes. It is their warm-up (and, for a slow one, its only timing)."""
+        outputs: Dict[str, Tuple[str, str]] = {}
+        for command, task in tools.items():
+            self.once(task, "first", keep=False)
+            outputs[command] = (read_text(task.first_out), read_text(task.first_out + ".err"))
+        proj.reported = parse_findings(outputs["check"][0])
+        fix_out, fix_err = outputs["fix"]
         proj.changed = changed_files(fix_out, proj.root)
         proj.fix_summary = next((line.split(": ", 1)[-1] for line in fix_err.splitlines()
                                  if line.startswith("redis-pool-lint: ") and "file(s)" in line), "?")
-        for command in ("check", "fix"):
-            one, two = outputs.get((command, "1")), outputs.get((command, "2"))
-            if one and two and one[0] != two[0]:
-                proj.notes.append(f"{command} --jobs 2 printed something else than --jobs 1")
         if proj.reported != proj.planted:
             missing = sorted(set(proj.planted) - set(proj.reported))
             extra = sorted(set(proj.reported) - set(proj.planted))
@@ -445,44 +496,60 @@ class Bench:
     # running -----------------------------------------------------------------------------------
 
     def run(self) -> None:
+        slow = self.args.slow
         groups: Dict[str, List[Task]] = {}
         for t in self.tasks:
             groups.setdefault(t.group, []).append(t)
         say("warm-up: every other command once (file cache, bytecode)")
         for t in self.tasks:
-            if t.warmup is None:
-                self.once(t, "warmup", keep=False)
+            if t.warmup is None and t.twin is None:
+                self.once(t, "first", keep=False)
         for t in self.tasks:
-            if t.warmup is not None and t.warmup.wall > self.args.slow:
-                self.notes.append(f"{t.group} {t.name}: its warm-up run took {t.warmup.wall:.0f} s "
-                                  f"(over --slow {self.args.slow:g} s), so it is timed in round 1 only")
+            if t.warmup is not None and t.warmup.wall > slow:
+                t.runs, t.single = [t.warmup], True
+                self.notes.append(f"{t.group} {t.name}: timed once, by its first run ({t.warmup.wall:.0f} s "
+                                  f"wall, over --slow {slow:g} s)")
+            if t.twin is not None and t.twin.warmup is not None and t.twin.warmup.wall > slow:
+                t.single = True
+                self.notes.append(f"{t.group} {t.name}: timed once, in round 1 (its --jobs 1 twin is slow)")
         for r in range(self.args.rounds):
             say(f"round {r + 1} of {self.args.rounds}")
             for group, tasks in groups.items():
                 k = r % len(tasks)
                 for t in tasks[k:] + tasks[:k]:  # each round starts with another command
-                    if r == 0 or t.warmup is None or t.warmup.wall <= self.args.slow:
+                    if not (t.single and t.runs):
                         self.once(t, f"r{r}")
+        for t in self.tasks:  # --jobs 2 must print what --jobs 1 printed
+            if t.twin is not None and t.first_out and t.twin.first_out:
+                if read_text(t.first_out) != read_text(t.twin.first_out):
+                    self.projects[int(t.group.split(":")[1])].notes.append(
+                        f"{t.name} printed something else than {t.twin.name} "
+                        f"({t.first_out} against {t.twin.first_out})")
 
-    def once(self, t: Task, tag: str, keep: bool = True) -> str:
-        """Run a task once; keep the timing (or, for the warm-up, remember it). Returns the
-        path of its stdout (stderr beside it, with ``.err``)."""
+    def once(self, t: Task, tag: str, keep: bool = True) -> None:
+        """Run a task once and keep its timing (``keep=False``: remember it as the first,
+        warm-up run). Its stdout goes to the log folder, stderr beside it (``.err``)."""
         slug = re.sub(r"[^\w]+", "-", f"{t.group}-{t.name}").strip("-")
         out = os.path.join(self.logs, f"{slug}-{tag}")
         run = measure(t.cmd, t.cwd, out, self.args.timeout)
         bad = run.rc not in (0, 1)
         if bad:
-            err = open(out + ".err", encoding="utf-8", errors="replace").read().strip().splitlines()
+            err = read_text(out + ".err").strip().splitlines()
             self.notes.append(f"{t.group} {t.name}: exit {run.rc} ({err[-1] if err else 'no message'}; "
                               f"see {out}.err)")
         if keep:
             t.runs.append(run)
         else:
             t.warmup = run
+        t.first_out = t.first_out or out
         say(f"  {t.group:<16} {t.name:<40} wall {run.wall:7.2f}s cpu {run.cpu:7.2f}s "
             f"rss {run.rss_mib:6.0f}MiB{'  EXIT %d' % run.rc if bad else ''}"
-            f"{'' if keep else '  (warm-up)'}")
-        return out
+            f"{'' if keep else '  (first run)'}")
+
+
+def read_text(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return fh.read()
 
 
 def _corpus_version(corpus: str, dist: str) -> str:
@@ -519,8 +586,10 @@ def report(b: Bench, elapsed: float) -> Tuple[str, List[Dict]]:
     out.append(f"{e['date']}; {e['cores']} cores ({e['cpu']}), {e['os']}; {e['python']}; "
                f"flake8 {e['flake8']}, libcst {e['libcst']}, ruff {e['ruff']}; "
                f"redis-pool-lint {e['redis-pool-lint']} from {e['checkout']}. "
-               f"Medians of {a.rounds} round(s) after one warm-up run; CPU is user+sys seconds of "
-               f"the process and its children. Load average at start {e['load_start']}, at end "
+               f"Medians of {a.rounds} round(s) after one untimed first run (slow commands: see "
+               f"the notes); CPU is user+sys seconds of the process and its children; peak memory "
+               f"is sampled from /proc every 50 ms (the largest process's high-water mark, or the "
+               f"tree's summed RSS with workers). Load average at start {e['load_start']}, at end "
                f"{e.get('load_end', '?')}. The whole run took {elapsed / 60:.1f} min.")
     out.append("")
     if b.trees:
@@ -569,8 +638,9 @@ def report(b: Bench, elapsed: float) -> Tuple[str, List[Dict]]:
             for t in b.tasks:
                 if t.group == f"gen:{size}" and t.runs:
                     failed = sum(r.rc not in (0, 1) for r in t.runs)
+                    peak = max(r.rss_mib for r in t.runs)
                     out.append(f"| {size} | {t.name} | {fmt(t.med('wall'))} | {fmt(t.med('cpu'))} "
-                               f"| {t.files / t.med('wall'):.0f} | {max(r.rss_mib for r in t.runs):.0f} "
+                               f"| {t.files / t.med('wall'):.0f} | {f'{peak:.0f}' if peak else '-'} "
                                f"| {len(t.runs)}{f' ({failed} failed)' if failed else ''} |")
         out.append("")
         gen_targets(b, by, target)
@@ -711,8 +781,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    help="share of generated modules that use Redis (default 0.15)")
     p.add_argument("--libcst-all-max", type=int, default=5000,
                    help="libcst-parse all files only for projects up to this size (default 5000)")
-    p.add_argument("--slow", type=float, default=150.0,
-                   help="a command whose warm-up run takes longer (wall s) is timed once (default 150)")
+    p.add_argument("--slow", type=float, default=120.0,
+                   help="a command whose first run takes longer (wall s) is timed by that run alone, "
+                   "and its --jobs 2 twin once (default 120)")
     p.add_argument("--timeout", type=float, default=1800.0,
                    help="kill a command after this many seconds (default 1800)")
     p.add_argument("--skip-flake8", action="store_true", help="only the generated projects")
