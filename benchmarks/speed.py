@@ -52,7 +52,6 @@ NO_REDIS = {"prompt_toolkit": "prompt_toolkit", "graphql": "graphql-core", "jedi
 QUICK_NO_REDIS = ["jinja2", "starlette", "werkzeug"]
 MENTIONS = re.compile(rb"redis|valkey", re.IGNORECASE)
 FINDING = re.compile(r"^(.+?):(\d+):\d+: (RPL\d+) ", re.MULTILINE)
-MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", "tox.ini", ".flake8", ".git")
 
 
 # -- measuring one process ---------------------------------------------------------------------
@@ -519,6 +518,11 @@ class Bench:
                 for t in tasks[k:] + tasks[:k]:  # each round starts with another command
                     if not (t.single and t.runs):
                         self.once(t, f"r{r}")
+        for key, tree in self.trees.items():  # what flake8 printed, with and without the plugin
+            first = {t.name: read_text(t.first_out) for t in self.tasks if t.group == f"flake8:{key}"}
+            tree["rpl"] = len(re.findall(r": RPL\d+ ", first.get("with plugin, RPL", "")))
+            if first.get("without plugin") != first.get("with plugin"):
+                self.notes.append(f"flake8 on {key}: E,F,W output differs with the plugin installed")
         for t in self.tasks:  # --jobs 2 must print what --jobs 1 printed
             if t.twin is not None and t.first_out and t.twin.first_out:
                 if read_text(t.first_out) != read_text(t.twin.first_out):
@@ -598,7 +602,7 @@ def report(b: Bench, elapsed: float) -> Tuple[str, List[Dict]]:
                 "environments, runs interleaved; seconds as CPU (wall). Ratio: median with / "
                 "median without (per-round ratios in brackets).", "",
                 "| tree | files (mention redis) | without plugin | with plugin | ratio | "
-                "with plugin, `--select=E,F,W,RPL` | ratio | ruff `E,F` |",
+                "with plugin, `--select=E,F,W,RPL` (RPL findings) | ratio | ruff `E,F` |",
                 "|---|---|---|---|---|---|---|---|"]
         for key, tree in b.trees.items():
             g = f"flake8:{key}"
@@ -612,7 +616,8 @@ def report(b: Bench, elapsed: float) -> Tuple[str, List[Dict]]:
                     continue
                 ratio = t.med("cpu") / base.med("cpu")
                 rounds = ", ".join(f"{x.cpu / y.cpu:.2f}" for x, y in zip(t.runs, base.runs))
-                cells += [f"{fmt(t.med('cpu'))} ({fmt(t.med('wall'))})", f"{ratio:.3f} [{rounds}]"]
+                found = f" ({tree.get('rpl', '?')})" if name.endswith("RPL") else ""
+                cells += [f"{fmt(t.med('cpu'))} ({fmt(t.med('wall'))}){found}", f"{ratio:.3f} [{rounds}]"]
                 target(f"flake8 {name} / without, {key} tree (CPU)", f"{ratio:.3f}x",
                        f"<= {tree['limit']}x", ratio <= tree["limit"])
             ruff = by.get((g, "ruff E,F"))
@@ -781,9 +786,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    help="share of generated modules that use Redis (default 0.15)")
     p.add_argument("--libcst-all-max", type=int, default=5000,
                    help="libcst-parse all files only for projects up to this size (default 5000)")
-    p.add_argument("--slow", type=float, default=120.0,
+    p.add_argument("--slow", type=float, default=60.0,
                    help="a command whose first run takes longer (wall s) is timed by that run alone, "
-                   "and its --jobs 2 twin once (default 120)")
+                   "and its --jobs 2 twin once (default 60)")
     p.add_argument("--timeout", type=float, default=1800.0,
                    help="kill a command after this many seconds (default 1800)")
     p.add_argument("--skip-flake8", action="store_true", help="only the generated projects")
