@@ -10,6 +10,8 @@ Each list file holds one path per line. Modes:
     libcst+print     read, libcst-parse and print back (``parse_module(src).code``) every file
                      of ALL_LIST
     ast              read and ``ast.parse`` every file of ALL_LIST
+    spin N           a fixed CPU-bound loop split over N processes: how much faster two
+                     processes go than one is what ``--jobs 2`` can gain on this machine, now
 
 It runs in the same interpreter and environment as the tool, so interpreter start-up and the
 import of libcst are part of the floor just as they are part of the tool's run. It prints how
@@ -31,7 +33,36 @@ def _read(path: str) -> bytes:
         return fh.read()
 
 
+SPIN = 30_000_000
+
+
+def _spin(n: int) -> None:
+    x = 0
+    for i in range(n):
+        x ^= i * i
+    if x == -1:
+        print(x)
+
+
+def spin(processes: int) -> None:
+    if processes == 1:
+        _spin(SPIN)
+        return
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    workers = [ctx.Process(target=_spin, args=(SPIN // processes,)) for _ in range(processes)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+
+
 def main(argv: list) -> int:
+    if argv[0] == "spin":
+        spin(int(argv[1]))
+        return 0
     mode, paths = argv[0], _paths(argv[1])
     subset = set(_paths(argv[2])) if len(argv) > 2 else None
     parsed = 0
