@@ -153,7 +153,7 @@ def test_libcst_codemod_command_matches_fix(tmp_path):
         "modules:\n- 'libcst.codemod.commands'\n- 'redis_pool_lint.fix'\nrepo_root: '.'\n"
     )
     res = subprocess.run([sys.executable, "-m", "libcst.tool", "codemod", "codemod.LifespanSingleton", "app",
-                          "--no-format"], cwd=work, capture_output=True, text=True,
+                          "--no-format", "-j", "1"], cwd=work, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert "Transformed 2 files successfully" in res.stderr, res.stderr[-2000:]
     (work / ".libcst.codemod.yaml").unlink()

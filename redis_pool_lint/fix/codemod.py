@@ -1,10 +1,11 @@
 """The fix as a libcst codemod command, for ``python -m libcst.tool codemod``:
 
-    python -m libcst.tool codemod redis_pool_lint.fix.codemod.LifespanSingleton PATH
+    python -m libcst.tool codemod redis_pool_lint.fix.codemod.LifespanSingleton PATH -j 1
 
-Each worker plans the whole project the file belongs to (cached per process) and applies that
-file's share of the plan, so the files agree. ``redis-pool-lint fix`` is the safer path: it
-also verifies the rewritten project before writing anything.
+The command plans the whole project the file belongs to (once per process) and applies that
+file's share of the plan. With several workers, one could plan after another has written a
+file of the same project, hence ``-j 1``. ``redis-pool-lint fix`` is the safer path: it plans
+once, parallelises the per-file work itself, and verifies the rewritten project before writing.
 """
 from __future__ import annotations
 
