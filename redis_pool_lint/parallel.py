@@ -7,6 +7,10 @@ shared state once, when it starts (inherited under ``fork``, pickled once under 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
+import sys
+import threading
 from typing import Any, Callable, List, Optional, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -21,6 +25,12 @@ _WORK: Any = None
 def _start(fn: Callable, state: Any) -> None:
     global _WORK
     _WORK = (fn, state)
+    # Ctrl-C reaches the whole process group: the parent stops the pool and says so in one
+    # line; workers printing their own KeyboardInterrupt tracebacks would drown that.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Workers speak through their results only (a task's exception is re-raised in the parent):
+    # a worker stopped mid-way must not print into the one-line output.
+    sys.stderr = open(os.devnull, "w")
 
 
 def _run(item: Any) -> Any:
@@ -31,6 +41,25 @@ def _run(item: Any) -> Any:
 def _context():
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+def _pool(workers: int, fn: Callable, state: Any):
+    """A pool whose workers ignore Ctrl-C from birth: the signal reaches the whole process group,
+    and the parent alone answers it (one line, exit 130) and stops them."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    sys.stderr.flush()
+    saved = os.dup(2)
+    quiet = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(quiet, 2)  # the workers are born with a silent stderr (see _start)
+        return _context().Pool(workers, initializer=_start, initargs=(fn, state))
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(quiet)
+        if main:
+            signal.signal(signal.SIGINT, previous)
 
 
 def pmap(fn: Callable[[Any, T], R], items: Sequence[T], jobs: int, state: Any = None,
@@ -45,7 +74,7 @@ def pmap(fn: Callable[[Any, T], R], items: Sequence[T], jobs: int, state: Any = 
         return out
     workers = min(jobs, len(items))
     chunksize = max(1, min(64, len(items) // (workers * 8)))
-    with _context().Pool(workers, initializer=_start, initargs=(fn, state)) as pool:
+    with _pool(workers, fn, state) as pool:
         out = []
         for n, result in enumerate(pool.imap(_run, items, chunksize), 1):
             out.append(result)
