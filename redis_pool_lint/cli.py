@@ -108,7 +108,7 @@ DEFAULTS = {"max_connections": 50, "pool_timeout": 10.0, "output_format": "text"
 
 def configure(args: argparse.Namespace) -> None:
     """Fold the configuration files under the command line, and check what came of it."""
-    if args.paths is None or args.paths == []:
+    if not args.paths:
         args.paths = ["."]
     if "-" in args.paths and args.paths != ["-"]:
         raise UsageError("'-' (stdin) cannot be combined with other paths")

@@ -55,7 +55,8 @@ def check_selector(code: str, where: str) -> str:
 
 
 def _ours(code: str) -> bool:
-    return any(r.code.startswith(code) or code.startswith(r.code) for r in RULES) or "RPL".startswith(code)
+    """A code or prefix of ours, or one of our codes with more digits (a typo worth an error)."""
+    return any(r.code.startswith(code) or code.startswith(r.code) for r in RULES)
 
 
 # name -> kind; kinds: codes, patterns (lists), bool, int, float, str, choice
@@ -287,7 +288,7 @@ def apply(args: Any, config: Config, defaults: Dict[str, Any],
             setattr(args, dest, value)
     for dest in ("select", "ignore"):
         if getattr(args, dest, None) is not None:
-            setattr(args, dest, [validate(c, "--" + dest) for c in args.__dict__[dest]])
+            setattr(args, dest, [validate(c, "--" + dest) for c in getattr(args, dest)])
     for dest in ("extend_select", "extend_ignore"):
         if getattr(args, dest, None):
             setattr(args, dest, [[validate(c, "--" + dest.replace("_", "-")) for c in group]

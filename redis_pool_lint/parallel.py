@@ -28,9 +28,6 @@ def _start(fn: Callable, state: Any) -> None:
     # Ctrl-C reaches the whole process group: the parent stops the pool and says so in one
     # line; workers printing their own KeyboardInterrupt tracebacks would drown that.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Workers speak through their results only (a task's exception is re-raised in the parent):
-    # a worker stopped mid-way must not print into the one-line output.
-    sys.stderr = open(os.devnull, "w")
 
 
 def _run(item: Any) -> Any:
@@ -44,15 +41,16 @@ def _context():
 
 
 def _pool(workers: int, fn: Callable, state: Any):
-    """A pool whose workers ignore Ctrl-C from birth: the signal reaches the whole process group,
-    and the parent alone answers it (one line, exit 130) and stops them."""
+    """A pool whose workers ignore Ctrl-C and have a silent stderr from birth: the signal reaches
+    the whole process group, and the parent alone answers it (one line, exit 130) and stops them.
+    Workers speak through their results only (a task's exception is re-raised in the parent)."""
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
     sys.stderr.flush()
     saved = os.dup(2)
     quiet = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(quiet, 2)  # the workers are born with a silent stderr (see _start)
+        os.dup2(quiet, 2)  # inherited by the workers as their stderr
         return _context().Pool(workers, initializer=_start, initargs=(fn, state))
     finally:
         os.dup2(saved, 2)

@@ -145,7 +145,10 @@ def _fix(root: str, settings: Settings, options: Options, files: List[str], sour
     decoded: Dict[str, Decoded] = {}
 
     def load(path: str) -> None:
-        old[path] = result.sources.get(path) or sources.get(path) or read_source(path)
+        if path in result.sources:
+            old[path] = result.sources[path]
+        else:
+            old[path] = sources[path] if path in sources else read_source(path)
         decoded[path] = decode(old[path])
         texts[path] = decoded[path].text
 
