@@ -14,6 +14,9 @@ bench = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)
 
 REQUESTS, CONCURRENCY, BOUND = 300, 50, 50
+#: the seed's failure is a race between requests: a longer run makes it show every time
+#: (300 requests came out clean about one run in three)
+RACE_REQUESTS = 2000
 
 
 @pytest.fixture(scope="module")
@@ -25,13 +28,17 @@ def loaded(tmp_path_factory, redis_url):
         for app in bench.APPS:
             work = tmp_path_factory.mktemp(app.name)
             before, after, fix = bench.prepare(app, work, BOUND)
-            runs = [bench.measure(procs, folder, app, redis_url, CONCURRENCY, REQUESTS, 30.0,
+            runs = [bench.measure(procs, folder, app, redis_url, CONCURRENCY, _requests(app.name, variant), 30.0,
                                   work / f"{variant}.log")
                     for variant, folder in (("before", before), ("after", after))]
             out[app.name] = (fix, *runs)
     finally:
         procs.stop_all()
     return out
+
+
+def _requests(name, variant):
+    return RACE_REQUESTS if (name, variant) == ("from_pool", "before") else REQUESTS
 
 
 def test_every_app_is_rewritten_with_nothing_left(loaded):
@@ -41,7 +48,7 @@ def test_every_app_is_rewritten_with_nothing_left(loaded):
 
 def test_before_the_fix_from_pool_fails_under_concurrency(loaded):
     _, before, _ = loaded["from_pool"]
-    assert before["requests"] == REQUESTS
+    assert before["requests"] == RACE_REQUESTS
     assert before["errors"] > 0, before
     assert any("Error" in kind for kind in before["server_errors"]), before["server_errors"]
 
