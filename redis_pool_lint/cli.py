@@ -146,19 +146,44 @@ def selection_from(args: argparse.Namespace) -> Selection:
     )
 
 
-def _display(arg: str, path: str) -> str:
-    """Show paths as flake8 does: joined onto the argument the user gave."""
-    base = arg if os.path.isdir(arg) else os.path.dirname(arg)
-    if os.path.isfile(arg):
-        return arg
-    return os.path.join(base, os.path.relpath(path, os.path.abspath(base)))
+class Shown:
+    """Absolute path -> the path as flake8 shows it (joined onto the argument the user gave),
+    worked out when first asked: most files of a large tree are never shown."""
+
+    def __init__(self) -> None:
+        self._arg: Dict[str, str] = {}
+        self._shown: Dict[str, str] = {}
+        self._bases: Dict[str, "tuple[bool, str, str]"] = {}
+
+    def add(self, path: str, arg: str) -> None:
+        self._arg.setdefault(path, arg)
+        if arg not in self._bases:
+            base = arg if os.path.isdir(arg) else os.path.dirname(arg)
+            self._bases[arg] = (os.path.isfile(arg), base, os.path.abspath(base))
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._arg
+
+    def __iter__(self):
+        return iter(self._arg)
+
+    def __len__(self) -> int:
+        return len(self._arg)
+
+    def __getitem__(self, path: str) -> str:
+        shown = self._shown.get(path)
+        if shown is None:
+            arg = self._arg[path]
+            is_file, base, absolute = self._bases[arg]
+            shown = self._shown[path] = arg if is_file else os.path.join(base, os.path.relpath(path, absolute))
+        return shown
 
 
 def collect(paths: Sequence[str], settings: Settings, err,
-            reported: Optional[set] = None) -> "tuple[Dict[str, str], Dict[str, List[str]], int]":
+            reported: Optional[set] = None) -> "tuple[Shown, Dict[str, List[str]], int]":
     """The Python files the user named (absolute path -> path as shown), grouped by project root;
     the folders it could not read and said so go to ``reported``."""
-    targets: Dict[str, str] = {}
+    targets = Shown()
     status = EXIT_CLEAN
     for arg in paths:
         if not os.path.exists(arg):
@@ -176,7 +201,7 @@ def collect(paths: Sequence[str], settings: Settings, err,
         unreadable: List["tuple[str, str]"] = []
         found = iter_python_files(arg, settings, unreadable=unreadable) if os.path.isdir(arg) else [arg]
         for path in found:
-            targets.setdefault(os.path.abspath(path), _display(arg, path))
+            targets.add(os.path.abspath(path), arg)
         for folder, reason in unreadable:
             err.write(f"{folder}: cannot read: {reason}\n")
             status = EXIT_ERROR
@@ -213,7 +238,10 @@ def analyse(args: argparse.Namespace, settings: Settings, err) -> "tuple[list, l
     for root in sorted(roots):
         wanted = roots[root]
         result = build(root, settings, wanted, sources=sources, jobs=args.jobs)
-        for path in sorted(wanted, key=lambda p: targets[p]):
+        # Only files with something to say are looked at (and their shown path worked out).
+        named = set(wanted)
+        speaking = [p for p in {**result.errors, **result.findings} if p in named]
+        for path in sorted(speaking, key=lambda p: targets[p]):
             shown = targets[path]
             error = result.errors.get(path)
             if error is not None:

@@ -19,20 +19,20 @@ R = TypeVar("R")
 #: Below this many items a pool costs more than it saves.
 MIN_ITEMS = 48
 
-_WORK: Any = None
+_STATE: Any = None
 
 
-def _start(fn: Callable, state: Any) -> None:
-    global _WORK
-    _WORK = (fn, state)
+def _start(state: Any) -> None:
+    global _STATE
+    _STATE = state
     # Ctrl-C reaches the whole process group: the parent stops the pool and says so in one
     # line; workers printing their own KeyboardInterrupt tracebacks would drown that.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _run(item: Any) -> Any:
-    fn, state = _WORK
-    return fn(state, item)
+def _run(task: Any) -> Any:
+    fn, item = task
+    return fn(_STATE, item)
 
 
 def _context():
@@ -40,7 +40,7 @@ def _context():
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
-def _pool(workers: int, fn: Callable, state: Any):
+def _pool(workers: int, state: Any):
     """A pool whose workers ignore Ctrl-C and have a silent stderr from birth: the signal reaches
     the whole process group, and the parent alone answers it (one line, exit 130) and stops them.
     Workers speak through their results only (a task's exception is re-raised in the parent)."""
@@ -51,7 +51,7 @@ def _pool(workers: int, fn: Callable, state: Any):
     quiet = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(quiet, 2)  # inherited by the workers as their stderr
-        return _context().Pool(workers, initializer=_start, initargs=(fn, state))
+        return _context().Pool(workers, initializer=_start, initargs=(state,))
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -60,25 +60,47 @@ def _pool(workers: int, fn: Callable, state: Any):
             signal.signal(signal.SIGINT, previous)
 
 
-def pmap(fn: Callable[[Any, T], R], items: Sequence[T], jobs: int, state: Any = None,
-         progress: Optional[Callable[[int], None]] = None) -> List[R]:
-    """``[fn(state, item) for item in items]``, in order, on up to ``jobs`` processes."""
-    if jobs <= 1 or len(items) < MIN_ITEMS:
+class Workers:
+    """The worker processes of one run, started when a step first has enough items and then
+    kept for the run's later steps (forked once, while the parent is still small)."""
+
+    def __init__(self, jobs: int, state: Any = None) -> None:
+        self.jobs, self.state, self.pool = jobs, state, None
+
+    def __enter__(self) -> "Workers":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool = None
+
+    def map(self, fn: Callable[[Any, T], R], items: Sequence[T],
+            progress: Optional[Callable[[int], None]] = None) -> List[R]:
+        """``[fn(state, item) for item in items]``, in order; ``fn`` must be a module-level function."""
+        if self.jobs <= 1 or len(items) < MIN_ITEMS:
+            out = []
+            for n, item in enumerate(items, 1):
+                out.append(fn(self.state, item))
+                if progress is not None:
+                    progress(n)
+            return out
+        if self.pool is None:
+            self.pool = _pool(self.jobs, self.state)
+        chunksize = max(1, min(64, len(items) // (self.jobs * 8)))
         out = []
-        for n, item in enumerate(items, 1):
-            out.append(fn(state, item))
-            if progress is not None:
-                progress(n)
-        return out
-    workers = min(jobs, len(items))
-    chunksize = max(1, min(64, len(items) // (workers * 8)))
-    with _pool(workers, fn, state) as pool:
-        out = []
-        for n, result in enumerate(pool.imap(_run, items, chunksize), 1):
+        for n, result in enumerate(self.pool.imap(_run, [(fn, item) for item in items], chunksize), 1):
             out.append(result)
             if progress is not None:
                 progress(n)
         return out
+
+
+def pmap(fn: Callable[[Any, T], R], items: Sequence[T], jobs: int, state: Any = None,
+         progress: Optional[Callable[[int], None]] = None) -> List[R]:
+    """``[fn(state, item) for item in items]``, in order, on up to ``jobs`` processes."""
+    with Workers(min(jobs, len(items)), state) as workers:
+        return workers.map(fn, items, progress)
 
 
 def reporter(progress: Optional[Callable[[str, int, int], None]], stage: str,

@@ -455,7 +455,11 @@ def test_a_rewrite_the_compiler_refuses_is_not_written(tmp_path, monkeypatch):
 
     work = make_project(tmp_path / "p", {"main.py": APP})
     real = apply.rewrite
-    monkeypatch.setattr(apply, "rewrite", lambda *a: real(*a) + "\ndef broken(a, a):\n    pass\n")
+    def rewrite(*args):
+        text, added = real(*args)
+        return text + "\ndef broken(a, a):\n    pass\n", added
+
+    monkeypatch.setattr(apply, "rewrite", rewrite)
     outcome = apply.fix_project(str(work), Settings(), Options(), write=True)
     assert outcome.error == (f"{work / 'main.py'}: the rewritten file does not compile (duplicate argument 'a' "
                              "in function definition); nothing written")

@@ -81,3 +81,36 @@ def test_stdlib_names_do_not_match_modules_inside_packages(tmp_path):
         ),
     })
     assert codes(tmp_path) == []
+
+
+def _view(result):
+    return (sorted((f.path, f.line, f.col, f.code, f.message) for fs in result.findings.values() for f in fs),
+            sorted(result.errors), sorted(result.summaries), sorted(result.sources))
+
+
+def test_a_rebuild_that_reuses_the_unchanged_files_sees_what_a_fresh_one_sees():
+    """The fixer re-analyses its rewrite with ``build(reuse=...)``: only the rewritten files are
+    read and parsed again, and the result is the one a build from scratch gives."""
+    import pathlib
+
+    fixtures = pathlib.Path(__file__).resolve().parent.parent / "fixtures" / "fix"
+    reused_somewhere = False
+    for case in ("routers", "helper_cli", "middleware_and_classes", "two_configs"):
+        before = fixtures / case / "before"
+        first = build(str(before), Settings(), keep_sources=True)
+        assert first.findings and first.summaries
+        # the rewrite of every changed file, standing in for it as the fixer's does
+        new = {}
+        for path in first.sources:
+            after = fixtures / case / "after" / pathlib.Path(path).relative_to(before)
+            if after.exists() and after.read_bytes() != first.sources[path]:
+                new[path] = after.read_bytes()
+        assert new, case
+        sources = {**first.sources, **new}
+        again = build(str(before), Settings(), sources=sources, keep_sources=True, reuse=first)
+        fresh = build(str(before), Settings(), sources=sources, keep_sources=True)
+        assert _view(again) == _view(fresh), case
+        reused = [p for p in again.summaries if again.summaries[p] is first.summaries.get(p)]
+        assert not set(reused) & set(new), case
+        reused_somewhere = reused_somewhere or bool(reused)
+    assert reused_somewhere

@@ -68,6 +68,10 @@ class ProjectResult:
     project: Optional[Project] = None
     #: the bytes each analysed module was parsed from (the fixer rewrites exactly these)
     sources: Dict[str, bytes] = field(default_factory=dict)
+    #: what reading each file found (see ``_read``), and each parsed module's summary by path:
+    #: a later ``build(reuse=...)`` takes them for the files whose bytes did not change
+    reads: Dict[str, tuple] = field(default_factory=dict)
+    summaries: Dict[str, ModuleSummary] = field(default_factory=dict)
 
 
 def is_test_file(path: str) -> bool:
@@ -370,27 +374,20 @@ class _Job:
         return read_source(path)
 
 
-def _scan(job: _Job, path: str) -> "Tuple[Optional[str], bool]":
-    """Step 1, every file: can it be read, and does it mention Redis?"""
-    try:
-        data = job.read(path)
-    except OSError as exc:
-        return f"cannot read: {exc.strerror or exc}", False
-    return None, _might_mention(data, job.words) and bool(job.seed_re.search(data) or STATE_CLOSE.search(data))
-
-
-def _links(job: _Job, path: str) -> "Tuple[Tuple[str, bool], List[str], bool]":
-    """Step 2, only in trees with Redis: the module's name, what it imports, whether it builds an app."""
+def _read(job: _Job, path: str) -> "Tuple[Optional[str], bool, Tuple[str, bool], List[str], bool]":
+    """Step 1, every file, in one read: why it cannot be read (or None), whether it mentions
+    Redis, the module's name, what it imports, and whether it builds an app."""
     name = module_name(job.root, path)
     try:
         data = job.read(path)
-    except OSError:
-        return name, [], False
-    return name, imported_names(data, *name), b"(" in data and bool(APP_CALL.search(data))
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}", False, name, [], False
+    seed = _might_mention(data, job.words) and bool(job.seed_re.search(data) or STATE_CLOSE.search(data))
+    return None, seed, name, imported_names(data, *name), b"(" in data and bool(APP_CALL.search(data))
 
 
 def _summarize(job: _Job, item: "Tuple[str, Tuple[str, bool]]") -> "Tuple[ModuleSummary, bytes] | ParseError":
-    """Step 3, the selected modules: parse and summarise, with the bytes parsed (the fixer
+    """Step 2, the selected modules: parse and summarise, with the bytes parsed (the fixer
     rewrites exactly those); a ``ParseError`` when it cannot."""
     path, (name, is_package) = item
     try:
@@ -410,15 +407,18 @@ def _summarize(job: _Job, item: "Tuple[str, Tuple[str, bool]]") -> "Tuple[Module
 def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
           sources: Optional[Dict[str, bytes]] = None, jobs: int = 1,
           progress: Optional[Callable[[str, int, int], None]] = None,
-          dedupe_links: bool = False, keep_sources: bool = False) -> ProjectResult:
+          dedupe_links: bool = False, keep_sources: bool = False,
+          reuse: Optional[ProjectResult] = None) -> ProjectResult:
     """Index the Python files under ``root`` (plus ``extra_files``) and detect.
 
     ``sources`` replaces files' contents (stdin, and the fixer checking its output before
     writing it); ``jobs`` spreads the per-file steps over processes; ``progress(stage, done,
     total)`` hears about them. ``dedupe_links`` drops a symbolic link to a file that is itself
     part of the project, so the fixer sees (and rewrites) the real file once; ``keep_sources``
-    keeps the bytes each module was parsed from in ``result.sources``."""
-    from ..parallel import pmap, reporter
+    keeps the bytes each module was parsed from in ``result.sources``. ``reuse``: an earlier
+    result with the same settings whose reads and summaries stand for the files that ``sources``
+    does not change (the fixer re-analysing its rewrite reads and parses only what it rewrote)."""
+    from ..parallel import Workers, reporter
 
     result = ProjectResult(root=root)
     unreadable: List[Tuple[str, str]] = []
@@ -432,34 +432,46 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
             known.add(extra)
             files.append(extra)
     if not settings.include_tests:
-        files = [f for f in files if not is_test_file(os.path.relpath(f, root))]
+        prefix = os.path.join(os.path.abspath(root), "")
+        files = [f for f in files if not is_test_file(f[len(prefix):] if f.startswith(prefix)
+                                                      else os.path.relpath(f, root))]
     if dedupe_links:
         files = _without_duplicate_links(files)
     result.files = files
     words = _SEED_WORDS if not settings.extra_factories else (b"",)
     job = _Job(root, settings, dict(sources or {}), words, _seed_pattern(settings), keep_sources)
+    old: Dict[str, tuple] = {}
+    if reuse is not None:
+        changed = {p for p, data in job.sources.items() if reuse.sources.get(p) is not data}
+        old = {p: r for p, r in reuse.reads.items() if p not in changed}
+    with Workers(jobs, job) as workers:
+        return _build(result, files, job, workers, progress, reporter, old, reuse)
+
+
+def _build(result: ProjectResult, files: List[str], job: _Job, workers, progress, reporter,
+           old: Dict[str, tuple], reuse: Optional[ProjectResult]) -> ProjectResult:
     seeds: List[str] = []
     readable: List[str] = []
-    # Reading and the text tests are cheaper than shipping their results between processes:
-    # only parsing and summarising (step 3) goes to the workers.
-    for path, (error, seed) in zip(files, pmap(_scan, files, 1, job, reporter(progress, "reading", len(files)))):
+    modules: Dict[str, Tuple[str, bool]] = {}
+    imports: Dict[str, List[str]] = {}
+    apps: List[str] = []
+    unread = [p for p in files if p not in old]
+    fresh_reads = dict(zip(unread, workers.map(_read, unread, reporter(progress, "reading", len(unread)))))
+    for path in files:
+        result.reads[path] = read = old[path] if path in old else fresh_reads[path]
+        error, seed, name, found, app = read
         if error is not None:
             result.errors[path] = ParseError(path, error)
             continue
         readable.append(path)
-        if seed:
-            seeds.append(path)
-    if not seeds:
-        return result  # nothing here can produce a finding: parse nothing
-    modules: Dict[str, Tuple[str, bool]] = {}
-    imports: Dict[str, List[str]] = {}
-    apps: List[str] = []
-    seed_set = set(seeds)
-    for path, (name, found, app) in zip(readable, pmap(_links, readable, 1, job)):
         modules[path] = name
         imports[path] = found
-        if app and path not in seed_set:
+        if seed:
+            seeds.append(path)
+        elif app:
             apps.append(path)
+    if not seeds:
+        return result  # nothing here can produce a finding: parse nothing
     by_name = {name: path for path, (name, _) in modules.items()}
     names = ModuleNames(by_name, packages_of(modules))
     batch = select_modules(modules, seeds, imports, apps, names)
@@ -468,15 +480,19 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
         chosen = [(path, modules[path]) for path in batch]
         fresh: List[ModuleSummary] = []
         stage = "parsing" if not hop else f"parsing (context {hop})"
-        for (path, _), summary in zip(chosen, pmap(_summarize, chosen, jobs, job,
-                                                   reporter(progress, stage, len(chosen)))):
+        again = {p: (reuse.summaries[p], reuse.sources.get(p)) for p, _ in chosen if p in old and reuse is not None
+                 and p in reuse.summaries and (p in reuse.sources or not job.keep_sources)}
+        todo = [item for item in chosen if item[0] not in again]
+        done = dict(zip((p for p, _ in todo), workers.map(_summarize, todo, reporter(progress, stage, len(todo)))))
+        for path, _ in chosen:
+            summary = again[path] if path in again else done[path]
             if isinstance(summary, ParseError):
                 result.errors[path] = summary
             else:
                 summary, data = summary
                 if data is not None:
                     result.sources[path] = data
-                parsed[path] = summary
+                parsed[path] = result.summaries[path] = summary
                 fresh.append(summary)
         if hop == FORWARD_HOPS:
             break

@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 import contextlib
 import difflib
+import os
+import queue
 import threading
 import warnings
 from collections import Counter
@@ -19,6 +21,7 @@ from typing import Dict, List, Optional, Tuple
 from ..analysis.load import ProjectResult, Settings, build, read_source
 from ..parallel import pmap, reporter
 from .plan import FileEdits, Options, Plan, make_plan
+from .imports import Flakes
 from .transform import apply_edits
 from .write import commit, project_lock
 
@@ -75,27 +78,6 @@ def encode(text: str, original: Decoded) -> bytes:
     return BOM + data if original.bom else data
 
 
-def _pyflakes(path: str, data: bytes) -> Counter:
-    from pyflakes import api, reporter
-
-    class Collect(reporter.Reporter):
-        def __init__(self):
-            self.items: List[str] = []
-
-        def flake(self, message):
-            self.items.append(type(message).__name__ + ":" + (message.message % message.message_args))
-
-        def unexpectedError(self, filename, msg):
-            self.items.append("error:" + str(msg))
-
-        def syntaxError(self, filename, msg, lineno, offset, text):
-            self.items.append("syntax:" + str(msg))
-
-    collect = Collect()
-    api.check(decode(data).text, path, collect)
-    return Counter(collect.items)
-
-
 def fix_project(root: str, settings: Settings, options: Options, files: Optional[List[str]] = None,
                 write: bool = False, sources: Optional[Dict[str, bytes]] = None, jobs: int = 1,
                 progress=None) -> Outcome:
@@ -121,19 +103,15 @@ def _builds_client(edits: Optional[FileEdits]) -> bool:
     return edits is not None and bool(edits.app_call or edits.new_lifespan or edits.merge_lifespan)
 
 
-def _rewrite(_: None, item: "Tuple[str, str, FileEdits]") -> "Tuple[Optional[str], Optional[str]]":
-    """One file's transform (a worker step): the new text, or why libcst refused."""
+def _rewrite(_: None, item: "Tuple[str, str, FileEdits]") -> "Tuple[Optional[str], Optional[str], Counter]":
+    """One file's transform (a worker step): the new text, or why libcst refused, and the
+    pyflakes warnings the rewrite adds."""
     path, text, edits = item
     try:
-        return rewrite(text, edits, path), None
+        new, added = rewrite(text, edits, path)
+        return new, None, added
     except Exception as exc:  # libcst refuses an edit: report, change nothing
-        return None, f"{path}: the rewrite failed ({_reason(exc)}); nothing written"
-
-
-def _flakes(_: None, item: "Tuple[str, bytes, bytes]") -> Counter:
-    """pyflakes warnings the rewrite adds to one file (a worker step)."""
-    path, old, new = item
-    return _pyflakes(path, new) - _pyflakes(path, old)
+        return None, f"{path}: the rewrite failed ({_reason(exc)}); nothing written", Counter()
 
 
 def _fix(root: str, settings: Settings, options: Options, files: List[str], sources: Dict[str, bytes],
@@ -168,16 +146,19 @@ def _fix(root: str, settings: Settings, options: Options, files: List[str], sour
             load(path)
     work = [(path, texts[path], edits) for path, edits in plan.edits.items()]
     new: Dict[str, bytes] = {}
+    flakes: Dict[str, Counter] = {}
     rewritten = pmap(_rewrite, work, jobs, None, reporter(progress, "rewriting", len(work)))
-    for (path, _, _), (text, error) in zip(work, rewritten):
+    for (path, _, _), (text, error, added) in zip(work, rewritten):
         if error is not None:
             outcome.error = error
             return outcome
         if text != texts[path]:
             new[path] = encode(text, decoded[path])
+            flakes[path] = added
     outcome.old, outcome.new = old, new
     try:
-        outcome.error = verify(root, settings, options, result, plan, old, new, files, sources, jobs, progress)
+        outcome.error = verify(root, settings, options, result, plan, old, new, files, sources, jobs, progress,
+                               flakes)
     except RecursionError:
         outcome.error = f"{root}: the rewritten code is nested too deeply to verify; nothing written"
     return outcome
@@ -206,33 +187,66 @@ def cst_depth(tree: ast.AST) -> int:
     return best
 
 
-def rewrite(text: str, edits: FileEdits, path: str) -> str:
-    """``apply_edits`` guarded against modules libcst cannot survive."""
-    depth = cst_depth(ast.parse(text))
+def rewrite(text: str, edits: FileEdits, path: str) -> "Tuple[str, Counter]":
+    """``apply_edits`` guarded against modules libcst cannot survive: the new text, and the
+    pyflakes warnings it adds."""
+    syntax = ast.parse(text, path)
+    depth = cst_depth(syntax)
     if depth > MAX_CST_DEPTH:
         raise TooDeep(f"nested too deeply to rewrite safely (depth {depth})")
-    box: Dict[str, object] = {}
 
-    def run() -> None:
+    def run() -> "Tuple[str, Counter]":
+        before = Flakes(syntax, path)
+        new, after = apply_edits(text, edits, path, syntax, before)
+        return new, after.messages - before.messages
+
+    return LIBCST_THREAD.run(run)
+
+
+class _BigStack:
+    """One long-lived thread with a large stack that runs this process's libcst work (a
+    thread per file cost more than some rewrites); the caller waits for each result."""
+
+    def __init__(self) -> None:
+        self.pid: Optional[int] = None
+        self.tasks: "Optional[queue.SimpleQueue]" = None
+
+    def run(self, fn):
+        if self.pid != os.getpid():  # first use, or a forked worker: the parent's thread is not here
+            self.tasks, self.pid = self._start(), os.getpid()
+        if self.tasks is None:  # no thread with a large stack here
+            return fn()
+        done: queue.SimpleQueue = queue.SimpleQueue()
+        self.tasks.put((fn, done))
+        ok, value = done.get()
+        if not ok:
+            raise value
+        return value
+
+    @staticmethod
+    def _start() -> "Optional[queue.SimpleQueue]":
+        tasks: queue.SimpleQueue = queue.SimpleQueue()
+
+        def serve() -> None:
+            while True:
+                fn, done = tasks.get()
+                try:
+                    done.put((True, fn()))
+                except BaseException as exc:  # handed to the caller's thread
+                    done.put((False, exc))
+
+        previous = threading.stack_size()
         try:
-            box["text"] = apply_edits(text, edits, path)
-        except BaseException as exc:  # handed to the caller's thread
-            box["error"] = exc
+            threading.stack_size(CST_STACK_BYTES)
+            threading.Thread(target=serve, name="redis-pool-lint-libcst", daemon=True).start()
+        except (ValueError, RuntimeError, MemoryError):
+            return None
+        finally:
+            threading.stack_size(previous)
+        return tasks
 
-    previous = threading.stack_size()
-    try:
-        threading.stack_size(CST_STACK_BYTES)
-        worker = threading.Thread(target=run, name="redis-pool-lint-libcst", daemon=True)
-        worker.start()
-    except (ValueError, RuntimeError, MemoryError):  # no thread with a large stack here
-        run()
-    else:
-        worker.join()
-    finally:
-        threading.stack_size(previous)
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["text"]  # type: ignore[return-value]
+
+LIBCST_THREAD = _BigStack()
 
 
 def _reason(exc: BaseException) -> str:
@@ -261,10 +275,13 @@ def compile_error(data: bytes) -> Optional[str]:
 
 
 def verify(root, settings, options, before: ProjectResult, plan: Plan, old, new, files,
-           sources: Optional[Dict[str, bytes]] = None, jobs: int = 1, progress=None) -> Optional[str]:
+           sources: Optional[Dict[str, bytes]] = None, jobs: int = 1, progress=None,
+           flakes: Optional[Dict[str, Counter]] = None) -> Optional[str]:
+    """None if the rewrite ``new`` of ``old`` is sound, else why not. ``flakes``: the pyflakes
+    warnings each rewrite added, as the rewriting step saw them."""
     verifying = (lambda stage, done, total: progress("verifying", done, total)) if progress else None
     after = build(root, settings, files, sources={**(sources or {}), **before.sources, **new}, jobs=jobs,
-                  progress=verifying, dedupe_links=True, keep_sources=True)
+                  progress=verifying, dedupe_links=True, keep_sources=True, reuse=before)
     for path in new:
         if path in after.errors:
             return f"{path}: the rewritten file does not parse ({after.errors[path].message})"
@@ -277,9 +294,8 @@ def verify(root, settings, options, before: ProjectResult, plan: Plan, old, new,
     for key, n in counts_after.items():
         if n > counts_before[key] - fixed[key]:
             return f"{key[0]}: after the rewrite {key[1]} is still reported (or new); nothing written"
-    checks = [(path, old[path], data) for path, data in new.items()]
-    for (path, _, _), added in zip(checks, pmap(_flakes, checks, jobs, None,
-                                               reporter(verifying, "verifying", len(checks)))):
+    for path in sorted(new):
+        added = (flakes or {}).get(path) or Counter()
         if added:
             return f"{path}: the rewrite would add pyflakes warnings ({', '.join(sorted(added))}); nothing written"
     texts = {p: decode(d).text for p, d in new.items()}

@@ -58,4 +58,4 @@ class LifespanSingleton(VisitorBasedCodemodCommand):
         edits = plan.edits.get(path)
         if edits is None:
             raise SkipFile("nothing to change")
-        return cst.parse_module(apply_edits(tree.code, edits, path))
+        return cst.parse_module(apply_edits(tree.code, edits, path)[0])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, List, Optional, Set, Tuple
+from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple
 
 from ..analysis.detect import Finding
 from ..analysis.index import Project
@@ -150,6 +150,56 @@ class Planner:
         self.lifespan_findings: List[Finding] = []
         self.pools_taken: Set[int] = set()  # per-request pools fixed with their client
         self.state_dict: Optional[Function] = None  # an existing lifespan that yields its state
+        # project-wide lookups, built on first use (once per plan, not once per finding)
+        self._callers: Optional[Dict[str, List[Tuple[str, int, int]]]] = None
+        self._outside: Optional[Dict[str, List[str]]] = None
+        self._foreign_closes: Optional[List[Tuple[ModuleSummary, Function, Any]]] = None
+        self._state_pools: Optional[Dict[str, List[Tuple[ModuleSummary, Function, Site]]]] = None
+        self._detector = None
+
+    # -- project-wide lookups -------------------------------------------------------------
+    def callers_in_scope(self) -> Dict[str, List[Tuple[str, int, int]]]:
+        """Function -> the request-scope call sites that reach it: (caller, line, col)."""
+        if self._callers is None:
+            self._callers = {}
+            for qual in self.p.scopes:
+                cmod, caller = self.p.functions[qual]
+                for callee, line, col in caller.call_sites:
+                    for target in self.p.callable_targets(callee, cmod.name):
+                        self._callers.setdefault(target, []).append((qual, line, col))
+        return self._callers
+
+    def callers_outside(self) -> Dict[str, List[str]]:
+        """Function -> the functions outside request scope that call it, in project order."""
+        if self._outside is None:
+            self._outside = {}
+            for qual, (mod, caller) in self.p.functions.items():
+                if qual in self.p.scopes:
+                    continue
+                for callee, _line in caller.calls:
+                    for target in self.p.callable_targets(callee, mod.name):
+                        found = self._outside.setdefault(target, [])
+                        if not found or found[-1] != qual:
+                            found.append(qual)
+        return self._outside
+
+    def foreign_closes(self) -> List[Tuple[ModuleSummary, Function, Any]]:
+        """Closes in request scope of a client that came from elsewhere (a parameter, a call)."""
+        if self._foreign_closes is None:
+            self._foreign_closes = [(rmod, rfn, close) for rmod, rfn in (self.p.functions[q] for q in self.p.scopes)
+                                    for close in rfn.closes if close.origin[0] in ("param", "call")]
+        return self._foreign_closes
+
+    def state_pools(self, attr: str) -> List[Tuple[ModuleSummary, Function, Site]]:
+        """The pools stored on ``app.state.<attr>``, wherever they are built."""
+        if self._state_pools is None:
+            self._state_pools = {}
+            for mod, fn in self.p.functions.values():
+                for site in fn.sites:
+                    if site.ctor.kind == "pool":
+                        for name in dict.fromkeys(name for kind, name in site.stores if kind == "state"):
+                            self._state_pools.setdefault(name, []).append((mod, fn, site))
+        return self._state_pools.get(attr, [])
 
     # -- entry --------------------------------------------------------------------------
     def run(self) -> Plan:
@@ -306,14 +356,13 @@ class Planner:
             else:
                 raise Skip(f"closed through `{close.text}` in a way the fixer does not rewrite")
         # closes of this client made by callers (a yield dependency's user closing it)
-        for (rmod, rfn) in (self.p.functions[q] for q in self.p.scopes):
-            for close in rfn.closes:
-                if close.origin[0] in ("param", "call") and self._resolves_to(rfn, close.origin, site):
-                    target = self.plan.file(rmod.path)
-                    if close.method == "with":
-                        target.unwrap_withs[(close.line, close.col)] = close.text
-                    else:
-                        target.remove_closes.add((close.line, close.col))
+        for rmod, rfn, close in self.foreign_closes():
+            if self._resolves_to(rfn, close.origin, site):
+                target = self.plan.file(rmod.path)
+                if close.method == "with":
+                    target.unwrap_withs[(close.line, close.col)] = close.text
+                else:
+                    target.remove_closes.add((close.line, close.col))
 
     def _helper(self, mod: ModuleSummary, fn: Function, index: int, site: Site) -> None:
         """A helper that only returns a new client: its request-scope call sites become the
@@ -324,10 +373,12 @@ class Planner:
         if any(q is None for _, q in site.arg_names):
             raise Skip("constructor arguments depend on the helper's parameters: cannot build it once")
         callers = []
-        for qual, scope in self.p.scopes.items():
+        reached: Dict[str, List[Tuple[int, int]]] = {}
+        for qual, line, col in self.callers_in_scope().get(fn.qualname, []):
+            reached.setdefault(qual, []).append((line, col))
+        for qual, sites in reached.items():
+            scope = self.p.scopes[qual]
             cmod, caller = self.p.functions[qual]
-            sites = [(line, col) for callee, line, col in caller.call_sites
-                     if fn.qualname in self.p.callable_targets(callee, cmod.name)]
             if sites:
                 if scope.role == "helper":
                     raise Skip(f"called from `{caller.name}`, itself a helper: pass the shared client down by hand")
@@ -373,15 +424,7 @@ class Planner:
 
     def _outside_callers(self, fn: Function) -> List[str]:
         """Functions outside request scope (a CLI, a worker, the lifespan) that call ``fn``."""
-        out = []
-        for qual, (mod, caller) in self.p.functions.items():
-            if qual in self.p.scopes:
-                continue
-            for callee, _line in caller.calls:
-                if fn.qualname in self.p.callable_targets(callee, mod.name):
-                    out.append(qual)
-                    break
-        return out
+        return list(self.callers_outside().get(fn.qualname, []))
 
     def _guard_factory(self, mod: ModuleSummary, fn: Function, site: Site, single: Singleton,
                        outside: List[str]) -> None:
@@ -398,9 +441,11 @@ class Planner:
         edits.guard_factories[fn.line] = ((site.line, site.col), f"request.app.state.{single.name}")
 
     def _resolves_to(self, fn: Function, origin, site: Site) -> bool:
-        from ..analysis.detect import _Detector
+        if self._detector is None:
+            from ..analysis.detect import _Detector
 
-        return any(kind == "site" and b is site for kind, _, b in _Detector(self.p).resolve(fn, origin))
+            self._detector = _Detector(self.p)
+        return any(kind == "site" and b is site for kind, _, b in self._detector.resolve(fn, origin))
 
     def _connection(self, mod: ModuleSummary, fn: Function, role: str) -> str:
         """The expression that reaches the app in this function; add a parameter if needed."""
@@ -546,8 +591,7 @@ class Planner:
     def _bound_state_pool(self, attr: str) -> None:
         """The app-state pool a shared client will use must wait for a free connection rather
         than fail (redis-py 8's default pool raises past 100): make it a bounded blocking pool."""
-        sites = [(mod, fn, site) for mod, fn in self.p.functions.values() for site in fn.sites
-                 if ("state", attr) in site.stores and site.ctor.kind == "pool"]
+        sites = self.state_pools(attr)
         if not sites:
             raise Skip(f"cannot find where app.state.{attr} is built")
         for mod, fn, site in sites:

@@ -1,18 +1,22 @@
 """Carry out one file's planned edits with libcst, finding nodes by the positions in the plan.
 
 Positions come from the ``ast`` (byte columns); they are turned into libcst's character
-columns once per file. Imports are never edited by hand: they are scheduled with
-``AddImportsVisitor``/``RemoveImportsVisitor``, which run after the transform.
+columns once per file. Imports are added with libcst's ``AddImportsVisitor`` after the
+transform; the ones the rewrite leaves unused are then dropped as pyflakes sees them
+(``imports.py``). The transform is a plain ``CSTTransformer`` run once over the module: a
+codemod command would rebuild libcst's matcher tables for each file, which cost more than
+the pass itself.
 """
 from __future__ import annotations
 
+import ast
+import bisect
 from typing import Dict, List, Optional, Set, Tuple
 
 import libcst as cst
-from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
-from libcst.codemod.visitors import AddImportsVisitor, ImportItem, RemoveImportsVisitor
-from libcst.metadata import PositionProvider
+from libcst.metadata import MetadataWrapper, PositionProvider
 
+from .imports import Flakes, add_imports, drop_unused, spec_names
 from .plan import FileEdits
 
 Pos = Tuple[int, int]
@@ -28,14 +32,14 @@ def char_positions(source: str, positions) -> Dict[Pos, Pos]:
     return out
 
 
-class ApplyEdits(VisitorBasedCodemodCommand):
-    """Apply a ``FileEdits`` to one module."""
+class ApplyEdits(cst.CSTTransformer):
+    """Apply a ``FileEdits`` to one module; collects the imports it needs and the ones it
+    may have left unused."""
 
-    DESCRIPTION = "Apply planned redis-pool-lint edits to one module."
     METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def __init__(self, context: CodemodContext, edits: FileEdits, source: str) -> None:
-        super().__init__(context)
+    def __init__(self, edits: FileEdits, source: str) -> None:
+        super().__init__()
         self.e = edits
         conv = char_positions(source, [
             *edits.replace_calls, *edits.remove_closes, *edits.unwrap_withs, *edits.renames,
@@ -50,8 +54,23 @@ class ApplyEdits(VisitorBasedCodemodCommand):
         self.replaced_calls: Set[int] = set()
         self.emptied: Set[int] = set()
         self.lifespan_depth = 0
-        for module, obj, asname in edits.unused_imports:
-            RemoveImportsVisitor.remove_unused_import(self.context, module, obj, asname)
+        # Lines something happens on: subtrees that span none of them are left unvisited.
+        e = edits
+        self.lines = sorted({line for line, _ in (*e.replace_calls, *e.remove_closes, *e.unwrap_withs, *e.renames,
+                                                  *e.make_blocking, *([e.app_call] if e.app_call else []))}
+                            | {*e.add_params, *e.guard_factories, *e.drop_unused, *e.drop_event_decorators,
+                               *([e.merge_lifespan[0]] if e.merge_lifespan else [])})
+        self.imports: List[Tuple[str, Optional[str], Optional[str], int]] = []
+        self.unused: List[Tuple[str, Optional[str], Optional[str]]] = list(edits.unused_imports)
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if not self.lifespan_depth and not isinstance(node, cst.Module):
+            span = self.get_metadata(PositionProvider, node, None)
+            if span is not None:
+                i = bisect.bisect_left(self.lines, span.start.line)
+                if i == len(self.lines) or self.lines[i] > span.end.line:
+                    return False  # nothing to do in here (its leave_* still runs, on the node as it is)
+        return super().on_visit(node)
 
     def _pos(self, node: cst.CSTNode) -> Pos:
         start = self.get_metadata(PositionProvider, node).start
@@ -61,7 +80,6 @@ class ApplyEdits(VisitorBasedCodemodCommand):
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         pos = self._pos(original)
         if pos in self.replace:
-            RemoveImportsVisitor.remove_unused_import_by_node(self.context, original)
             self.replaced_calls.add(id(original))
             return cst.parse_expression(self.replace[pos])
         if pos in self.renames and isinstance(updated.func, cst.Attribute):
@@ -81,8 +99,8 @@ class ApplyEdits(VisitorBasedCodemodCommand):
             renamed = cst.Name("BlockingConnectionPool")
             module = self.e.blocking_module
             if module:
-                AddImportsVisitor.add_needed_import(self.context, module, "BlockingConnectionPool")
-                RemoveImportsVisitor.remove_unused_import(self.context, module, "ConnectionPool")
+                self.imports.append((module, "BlockingConnectionPool", None, 0))
+                self.unused.append((module, "ConnectionPool", None))
         elif isinstance(cls, cst.Attribute) and cls.attr.value == "ConnectionPool":
             renamed = cls.with_changes(attr=cst.Name("BlockingConnectionPool"))
         func = func.with_changes(value=renamed) if func is not cls else renamed
@@ -121,7 +139,6 @@ class ApplyEdits(VisitorBasedCodemodCommand):
         for orig, new in zip(original.body, updated.body):
             call = self._close_call(orig)
             if call is not None and self._pos(call) in self.closes:
-                RemoveImportsVisitor.remove_unused_import_by_node(self.context, orig)
                 continue
             keep.append(new)
         if not keep:
@@ -189,7 +206,6 @@ class ApplyEdits(VisitorBasedCodemodCommand):
                     binds.append(cst.SimpleStatementLine(body=[cst.Assign(
                         targets=[cst.AssignTarget(target=target)],
                         value=cst.parse_expression(self.withs[pos]))]))
-                RemoveImportsVisitor.remove_unused_import_by_node(self.context, orig_item.item)
                 continue
             items.append(new_item)
         if len(items) == len(updated.items):
@@ -241,7 +257,7 @@ class ApplyEdits(VisitorBasedCodemodCommand):
         if self.e.merge_lifespan and line == self.e.merge_lifespan[0]:
             self.lifespan_depth = 0
         if line in self.e.drop_unused:
-            updated = _drop_unread(updated, self.e.drop_unused[line], self.context)
+            updated = _drop_unread(updated, self.e.drop_unused[line])
         return updated
 
     def _guard(self, fn: cst.FunctionDef, site, shared: str) -> cst.FunctionDef:
@@ -309,7 +325,7 @@ def _append_args(args: List[cst.Arg], extra: List[cst.Arg]) -> List[cst.Arg]:
     return out
 
 
-def _drop_unread(fn: cst.FunctionDef, names, context: CodemodContext) -> cst.FunctionDef:
+def _drop_unread(fn: cst.FunctionDef, names) -> cst.FunctionDef:
     """Remove ``name = <expr>`` statements whose name nothing in the function reads any more."""
     reads = set()
 
@@ -356,49 +372,24 @@ def _is_event_decorator(dec: cst.Decorator) -> bool:
             and call.func.attr.value == "on_event")
 
 
-def apply_edits(source: str, edits: FileEdits, filename: str = "") -> str:
+def apply_edits(source: str, edits: FileEdits, filename: str = "", syntax: Optional[ast.Module] = None,
+                before: Optional[Flakes] = None) -> Tuple[str, Flakes]:
+    """The module's new text, and pyflakes' view of it. ``syntax`` and ``before`` are the
+    ``ast`` and pyflakes' view of ``source``, when the caller has them already."""
+    if syntax is None:
+        syntax = ast.parse(source, filename or "<unknown>")
+    if before is None:
+        before = Flakes(syntax, filename)
     module = cst.parse_module(source)
-    package = edits.module if edits.is_package else edits.module.rpartition(".")[0]
-    context = CodemodContext(filename=filename, full_module_name=edits.module or None,
-                             full_package_name=package or None)
-    tree = ApplyEdits(context, edits, source).transform_module(module)
-    if edits.imports:
-        # A context without the module's name keeps relative imports relative.
-        items = [ImportItem(m, obj, asname, level) for m, obj, asname, level in dict.fromkeys(edits.imports)]
-        tree = AddImportsVisitor(CodemodContext(), items).transform_module(tree)
-    return _keep_blank_lines(module, tree).code
-
-
-def _keep_blank_lines(before: cst.Module, after: cst.Module) -> cst.Module:
-    """A removed top-level import takes its blank lines with it (libcst's import removal does):
-    give them to the next statement still there, so import groups stay apart."""
-    code = before.code_for_node
-
-    def key(stmt: cst.CSTNode) -> str:
-        if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
-            node = stmt.body[0]
-            if isinstance(node, cst.ImportFrom):  # the same import, perhaps with names added
-                return "from " + "." * len(node.relative) + (code(node.module) if node.module else "")
-            if isinstance(node, cst.Import):
-                return "import " + ",".join(code(a) for a in node.names)
-        return code(stmt.with_changes(leading_lines=[])) if hasattr(stmt, "leading_lines") else code(stmt)
-
-    kept = {}
-    for i, stmt in enumerate(after.body):
-        kept.setdefault(key(stmt), i)
-    body = list(after.body)
-    pending: List[cst.EmptyLine] = []
-    for stmt in before.body:
-        k = key(stmt)
-        if k not in kept:
-            if k.startswith(("from ", "import ")):  # removed: remember its blank line
-                pending = pending or [ln for ln in stmt.leading_lines if ln.comment is None][:1]
-            else:
-                pending = []  # rewritten code: nothing to carry over
-            continue
-        if pending:
-            i = kept[k]
-            if not any(ln.comment is None for ln in body[i].leading_lines):
-                body[i] = body[i].with_changes(leading_lines=pending + list(body[i].leading_lines))
-            pending = []
-    return after.with_changes(body=body)
+    applier = ApplyEdits(edits, source)
+    tree = MetadataWrapper(module, unsafe_skip_copy=True).visit(applier)
+    imports = dict.fromkeys([*edits.imports, *applier.imports])
+    if imports:
+        tree = add_imports(tree, list(imports))
+    draft = tree.code
+    tree, after = drop_unused(tree, ast.parse(draft, filename or "<unknown>"), filename, before,
+                              spec_names(applier.unused))
+    if after is not None:
+        return draft, after
+    text = tree.code
+    return text, Flakes(ast.parse(text, filename or "<unknown>"), filename)
