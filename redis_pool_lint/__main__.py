@@ -21,4 +21,22 @@ from .cli import main  # noqa: E402
 
 if _default:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # main() reports KeyboardInterrupt
-sys.exit(main())
+try:
+    status = main()
+except KeyboardInterrupt:  # in the instant between main's last word and here
+    sys.stderr.write("redis-pool-lint: interrupted\n")
+    status = 130
+# The run is over and has said how it ended: a Ctrl-C from now on (while the interpreter shuts
+# down, with the default action back) would only turn that into a death by SIGINT, silently.
+if hasattr(signal, "pthread_sigmask"):
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+if status == 130:
+    # Interrupted: the libcst thread may still be inside a rewrite, and an interpreter shutting
+    # down under a busy thread can abort. Nothing is half written (see fix/write.py): leave now.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(130)
+sys.exit(status)

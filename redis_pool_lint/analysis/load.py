@@ -421,22 +421,11 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
     from ..parallel import Workers, reporter
 
     result = ProjectResult(root=root)
-    unreadable: List[Tuple[str, str]] = []
-    files = iter_python_files(root, settings, nested_projects=False, unreadable=unreadable)
-    for folder, reason in unreadable:
-        result.errors[folder] = ParseError(folder, f"cannot read: {reason}")
-    known = set(files)
-    for extra in extra_files:
-        extra = os.path.abspath(extra)
-        if extra not in known:
-            known.add(extra)
-            files.append(extra)
-    if not settings.include_tests:
-        prefix = os.path.join(os.path.abspath(root), "")
-        files = [f for f in files if not is_test_file(f[len(prefix):] if f.startswith(prefix)
-                                                      else os.path.relpath(f, root))]
-    if dedupe_links:
-        files = _without_duplicate_links(files)
+    if reuse is not None:  # the same tree again: its files were listed and filtered already
+        files = list(reuse.files)
+        result.errors.update((p, e) for p, e in reuse.errors.items() if os.path.isdir(p))
+    else:
+        files = _list_files(root, settings, extra_files, dedupe_links, result)
     result.files = files
     words = _SEED_WORDS if not settings.extra_factories else (b"",)
     job = _Job(root, settings, dict(sources or {}), words, _seed_pattern(settings), keep_sources)
@@ -506,9 +495,43 @@ def _build(result: ProjectResult, files: List[str], job: _Job, workers, progress
     return result
 
 
+def _list_files(root: str, settings: Settings, extra_files: Sequence[str], dedupe_links: bool,
+                result: ProjectResult) -> List[str]:
+    unreadable: List[Tuple[str, str]] = []
+    files = iter_python_files(root, settings, nested_projects=False, unreadable=unreadable)
+    for folder, reason in unreadable:
+        result.errors[folder] = ParseError(folder, f"cannot read: {reason}")
+    known = set(files)
+    for extra in extra_files:
+        extra = os.path.abspath(extra)
+        if extra not in known:
+            known.add(extra)
+            files.append(extra)
+    if not settings.include_tests:
+        prefix = os.path.join(os.path.abspath(root), "")
+        files = [f for f in files if not is_test_file(f[len(prefix):] if f.startswith(prefix)
+                                                      else os.path.relpath(f, root))]
+    if dedupe_links:
+        files = _without_duplicate_links(files)
+    return files
+
+
+def _realpath(path: str, folders: Dict[str, str]) -> str:
+    """``os.path.realpath``, resolving each folder once: a file that is no link itself is its
+    folder's real path joined with its name."""
+    if os.path.islink(path):
+        return os.path.realpath(path)
+    folder, name = os.path.split(path)
+    real = folders.get(folder)
+    if real is None:
+        real = folders[folder] = os.path.realpath(folder)
+    return os.path.join(real, name)
+
+
 def _without_duplicate_links(files: List[str]) -> List[str]:
     """Drop symbolic links whose target is in ``files`` too (or that another link already names)."""
-    real = {f: os.path.realpath(f) for f in files}
+    folders: Dict[str, str] = {}
+    real = {f: _realpath(f, folders) for f in files}
     seen = {real[f] for f in files if real[f] == f or not os.path.islink(f)}
     out = []
     for f in files:

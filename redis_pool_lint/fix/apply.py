@@ -12,6 +12,7 @@ import contextlib
 import difflib
 import os
 import queue
+import signal
 import threading
 import warnings
 from collections import Counter
@@ -103,15 +104,15 @@ def _builds_client(edits: Optional[FileEdits]) -> bool:
     return edits is not None and bool(edits.app_call or edits.new_lifespan or edits.merge_lifespan)
 
 
-def _rewrite(_: None, item: "Tuple[str, str, FileEdits]") -> "Tuple[Optional[str], Optional[str], Counter]":
-    """One file's transform (a worker step): the new text, or why libcst refused, and the
-    pyflakes warnings the rewrite adds."""
+def _rewrite(_: None, item: "Tuple[str, str, FileEdits]") -> "Tuple[Optional[str], Optional[str], Counter, Optional[str]]":
+    """One file's transform (a worker step): the new text, or why libcst refused; the pyflakes
+    warnings the rewrite adds; what ``compile`` says of the new text (None: it compiles)."""
     path, text, edits = item
     try:
         new, added = rewrite(text, edits, path)
-        return new, None, added
     except Exception as exc:  # libcst refuses an edit: report, change nothing
-        return None, f"{path}: the rewrite failed ({_reason(exc)}); nothing written", Counter()
+        return None, f"{path}: the rewrite failed ({_reason(exc)}); nothing written", Counter(), None
+    return new, None, added, compile_error(new) if new != text else None
 
 
 def _fix(root: str, settings: Settings, options: Options, files: List[str], sources: Dict[str, bytes],
@@ -147,18 +148,19 @@ def _fix(root: str, settings: Settings, options: Options, files: List[str], sour
     work = [(path, texts[path], edits) for path, edits in plan.edits.items()]
     new: Dict[str, bytes] = {}
     flakes: Dict[str, Counter] = {}
+    compiled: Dict[str, Optional[str]] = {}
     rewritten = pmap(_rewrite, work, jobs, None, reporter(progress, "rewriting", len(work)))
-    for (path, _, _), (text, error, added) in zip(work, rewritten):
+    for (path, _, _), (text, error, added, problem) in zip(work, rewritten):
         if error is not None:
             outcome.error = error
             return outcome
         if text != texts[path]:
             new[path] = encode(text, decoded[path])
-            flakes[path] = added
+            flakes[path], compiled[path] = added, problem
     outcome.old, outcome.new = old, new
     try:
         outcome.error = verify(root, settings, options, result, plan, old, new, files, sources, jobs, progress,
-                               flakes)
+                               flakes, compiled)
     except RecursionError:
         outcome.error = f"{root}: the rewritten code is nested too deeply to verify; nothing written"
     return outcome
@@ -236,6 +238,11 @@ class _BigStack:
                     done.put((False, exc))
 
         previous = threading.stack_size()
+        # Born with Ctrl-C blocked (a thread inherits its creator's mask): the kernel then hands
+        # SIGINT to the main thread, which answers it, and never to this one, which would be
+        # killed by it once the interpreter has put the default action back while shutting down.
+        masked = hasattr(signal, "pthread_sigmask")
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if masked else None
         try:
             threading.stack_size(CST_STACK_BYTES)
             threading.Thread(target=serve, name="redis-pool-lint-libcst", daemon=True).start()
@@ -243,6 +250,8 @@ class _BigStack:
             return None
         finally:
             threading.stack_size(previous)
+            if masked:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         return tasks
 
 
@@ -263,7 +272,7 @@ def one_line(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def compile_error(data: bytes) -> Optional[str]:
+def compile_error(data: "bytes | str") -> Optional[str]:
     """What ``compile`` says beyond the parser (a duplicate argument, a late ``global``), if anything."""
     try:
         with warnings.catch_warnings():
@@ -276,16 +285,18 @@ def compile_error(data: bytes) -> Optional[str]:
 
 def verify(root, settings, options, before: ProjectResult, plan: Plan, old, new, files,
            sources: Optional[Dict[str, bytes]] = None, jobs: int = 1, progress=None,
-           flakes: Optional[Dict[str, Counter]] = None) -> Optional[str]:
-    """None if the rewrite ``new`` of ``old`` is sound, else why not. ``flakes``: the pyflakes
-    warnings each rewrite added, as the rewriting step saw them."""
+           flakes: Optional[Dict[str, Counter]] = None,
+           compiled: Optional[Dict[str, Optional[str]]] = None) -> Optional[str]:
+    """None if the rewrite ``new`` of ``old`` is sound, else why not. ``flakes`` and ``compiled``:
+    the pyflakes warnings each rewrite added and what ``compile`` said of it, as the rewriting
+    step saw them (worked out here when not given)."""
     verifying = (lambda stage, done, total: progress("verifying", done, total)) if progress else None
     after = build(root, settings, files, sources={**(sources or {}), **before.sources, **new}, jobs=jobs,
                   progress=verifying, dedupe_links=True, keep_sources=True, reuse=before)
     for path in new:
         if path in after.errors:
             return f"{path}: the rewritten file does not parse ({after.errors[path].message})"
-        problem = compile_error(new[path])
+        problem = compiled[path] if compiled and path in compiled else compile_error(new[path])
         if problem and not compile_error(old[path]):  # the ast accepts what the compiler refuses
             return f"{path}: the rewritten file does not compile ({problem}); nothing written"
     counts_before = Counter((f.path, f.code) for fs in before.findings.values() for f in fs)

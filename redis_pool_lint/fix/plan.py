@@ -153,9 +153,8 @@ class Planner:
         # project-wide lookups, built on first use (once per plan, not once per finding)
         self._callers: Optional[Dict[str, List[Tuple[str, int, int]]]] = None
         self._outside: Optional[Dict[str, List[str]]] = None
-        self._foreign_closes: Optional[List[Tuple[ModuleSummary, Function, Any]]] = None
+        self._foreign_closes: Optional[Dict[int, List[Tuple[ModuleSummary, Any]]]] = None
         self._state_pools: Optional[Dict[str, List[Tuple[ModuleSummary, Function, Site]]]] = None
-        self._detector = None
 
     # -- project-wide lookups -------------------------------------------------------------
     def callers_in_scope(self) -> Dict[str, List[Tuple[str, int, int]]]:
@@ -183,12 +182,22 @@ class Planner:
                             found.append(qual)
         return self._outside
 
-    def foreign_closes(self) -> List[Tuple[ModuleSummary, Function, Any]]:
-        """Closes in request scope of a client that came from elsewhere (a parameter, a call)."""
+    def foreign_closes(self, site: Site) -> List[Tuple[ModuleSummary, Any]]:
+        """Closes in request scope of ``site``'s client that came from elsewhere (a parameter, a
+        call): each close is resolved once, for all sites."""
         if self._foreign_closes is None:
-            self._foreign_closes = [(rmod, rfn, close) for rmod, rfn in (self.p.functions[q] for q in self.p.scopes)
-                                    for close in rfn.closes if close.origin[0] in ("param", "call")]
-        return self._foreign_closes
+            from ..analysis.detect import _Detector
+
+            detector = _Detector(self.p)
+            self._foreign_closes = {}
+            for rmod, rfn in (self.p.functions[q] for q in self.p.scopes):
+                for close in rfn.closes:
+                    if close.origin[0] not in ("param", "call"):
+                        continue
+                    targets = {id(b) for kind, _, b in detector.resolve(rfn, close.origin) if kind == "site"}
+                    for target in targets:
+                        self._foreign_closes.setdefault(target, []).append((rmod, close))
+        return self._foreign_closes.get(id(site), [])
 
     def state_pools(self, attr: str) -> List[Tuple[ModuleSummary, Function, Site]]:
         """The pools stored on ``app.state.<attr>``, wherever they are built."""
@@ -356,13 +365,12 @@ class Planner:
             else:
                 raise Skip(f"closed through `{close.text}` in a way the fixer does not rewrite")
         # closes of this client made by callers (a yield dependency's user closing it)
-        for rmod, rfn, close in self.foreign_closes():
-            if self._resolves_to(rfn, close.origin, site):
-                target = self.plan.file(rmod.path)
-                if close.method == "with":
-                    target.unwrap_withs[(close.line, close.col)] = close.text
-                else:
-                    target.remove_closes.add((close.line, close.col))
+        for rmod, close in self.foreign_closes(site):
+            target = self.plan.file(rmod.path)
+            if close.method == "with":
+                target.unwrap_withs[(close.line, close.col)] = close.text
+            else:
+                target.remove_closes.add((close.line, close.col))
 
     def _helper(self, mod: ModuleSummary, fn: Function, index: int, site: Site) -> None:
         """A helper that only returns a new client: its request-scope call sites become the
@@ -439,13 +447,6 @@ class Planner:
         edits.add_params[fn.line] = ("request", "Request", True)
         edits.imports.append((self._request_module(), "Request", None, 0))
         edits.guard_factories[fn.line] = ((site.line, site.col), f"request.app.state.{single.name}")
-
-    def _resolves_to(self, fn: Function, origin, site: Site) -> bool:
-        if self._detector is None:
-            from ..analysis.detect import _Detector
-
-            self._detector = _Detector(self.p)
-        return any(kind == "site" and b is site for kind, _, b in self._detector.resolve(fn, origin))
 
     def _connection(self, mod: ModuleSummary, fn: Function, role: str) -> str:
         """The expression that reaches the app in this function; add a parameter if needed."""
