@@ -68,9 +68,10 @@ class ProjectResult:
     project: Optional[Project] = None
     #: the bytes each analysed module was parsed from (the fixer rewrites exactly these)
     sources: Dict[str, bytes] = field(default_factory=dict)
-    #: what reading each file found (see ``_read``), and each parsed module's summary by path:
-    #: a later ``build(reuse=...)`` takes them for the files whose bytes did not change
-    reads: Dict[str, tuple] = field(default_factory=dict)
+    #: what reading each file found (``_scan``, then ``_links``), and each parsed module's summary
+    #: by path: a later ``build(reuse=...)`` takes them for the files whose bytes did not change
+    scans: Dict[str, tuple] = field(default_factory=dict)
+    links: Dict[str, tuple] = field(default_factory=dict)
     summaries: Dict[str, ModuleSummary] = field(default_factory=dict)
 
 
@@ -374,20 +375,27 @@ class _Job:
         return read_source(path)
 
 
-def _read(job: _Job, path: str) -> "Tuple[Optional[str], bool, Tuple[str, bool], List[str], bool]":
-    """Step 1, every file, in one read: why it cannot be read (or None), whether it mentions
-    Redis, the module's name, what it imports, and whether it builds an app."""
-    name = module_name(job.root, path)
+def _scan(job: _Job, path: str) -> "Tuple[Optional[str], bool]":
+    """Step 1, every file: can it be read (None, or why not), and does it mention Redis?"""
     try:
         data = job.read(path)
     except OSError as exc:
-        return f"cannot read: {exc.strerror or exc}", False, name, [], False
-    seed = _might_mention(data, job.words) and bool(job.seed_re.search(data) or STATE_CLOSE.search(data))
-    return None, seed, name, imported_names(data, *name), b"(" in data and bool(APP_CALL.search(data))
+        return f"cannot read: {exc.strerror or exc}", False
+    return None, _might_mention(data, job.words) and bool(job.seed_re.search(data) or STATE_CLOSE.search(data))
+
+
+def _links(job: _Job, path: str) -> "Tuple[Tuple[str, bool], List[str], bool]":
+    """Step 2, only in trees with Redis: the module's name, what it imports, whether it builds an app."""
+    name = module_name(job.root, path)
+    try:
+        data = job.read(path)
+    except OSError:
+        return name, [], False
+    return name, imported_names(data, *name), b"(" in data and bool(APP_CALL.search(data))
 
 
 def _summarize(job: _Job, item: "Tuple[str, Tuple[str, bool]]") -> "Tuple[ModuleSummary, bytes] | ParseError":
-    """Step 2, the selected modules: parse and summarise, with the bytes parsed (the fixer
+    """Step 3, the selected modules: parse and summarise, with the bytes parsed (the fixer
     rewrites exactly those); a ``ParseError`` when it cannot."""
     path, (name, is_package) = item
     try:
@@ -429,38 +437,44 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
     result.files = files
     words = _SEED_WORDS if not settings.extra_factories else (b"",)
     job = _Job(root, settings, dict(sources or {}), words, _seed_pattern(settings), keep_sources)
-    old: Dict[str, tuple] = {}
+    old: Tuple[Dict[str, tuple], Dict[str, tuple]] = ({}, {})
     if reuse is not None:
         changed = {p for p, data in job.sources.items() if reuse.sources.get(p) is not data}
-        old = {p: r for p, r in reuse.reads.items() if p not in changed}
+        old = ({p: r for p, r in reuse.scans.items() if p not in changed},
+               {p: r for p, r in reuse.links.items() if p not in changed})
     with Workers(jobs, job) as workers:
         return _build(result, files, job, workers, progress, reporter, old, reuse)
 
 
 def _build(result: ProjectResult, files: List[str], job: _Job, workers, progress, reporter,
-           old: Dict[str, tuple], reuse: Optional[ProjectResult]) -> ProjectResult:
+           old: Tuple[Dict[str, tuple], Dict[str, tuple]], reuse: Optional[ProjectResult]) -> ProjectResult:
+    old_scans, old_links = old
     seeds: List[str] = []
     readable: List[str] = []
-    modules: Dict[str, Tuple[str, bool]] = {}
-    imports: Dict[str, List[str]] = {}
-    apps: List[str] = []
-    unread = [p for p in files if p not in old]
-    fresh_reads = dict(zip(unread, workers.map(_read, unread, reporter(progress, "reading", len(unread)))))
+    todo = [p for p in files if p not in old_scans]
+    scans = dict(zip(todo, workers.map(_scan, todo, reporter(progress, "reading", len(todo)))))
     for path in files:
-        result.reads[path] = read = old[path] if path in old else fresh_reads[path]
-        error, seed, name, found, app = read
+        result.scans[path] = error, seed = old_scans[path] if path in old_scans else scans[path]
         if error is not None:
             result.errors[path] = ParseError(path, error)
             continue
         readable.append(path)
-        modules[path] = name
-        imports[path] = found
         if seed:
             seeds.append(path)
-        elif app:
-            apps.append(path)
     if not seeds:
         return result  # nothing here can produce a finding: parse nothing
+    modules: Dict[str, Tuple[str, bool]] = {}
+    imports: Dict[str, List[str]] = {}
+    apps: List[str] = []
+    seed_set = set(seeds)
+    todo = [p for p in readable if p not in old_links]
+    links = dict(zip(todo, workers.map(_links, todo)))
+    for path in readable:
+        result.links[path] = name, found, app = old_links[path] if path in old_links else links[path]
+        modules[path] = name
+        imports[path] = found
+        if app and path not in seed_set:
+            apps.append(path)
     by_name = {name: path for path, (name, _) in modules.items()}
     names = ModuleNames(by_name, packages_of(modules))
     batch = select_modules(modules, seeds, imports, apps, names)
@@ -469,7 +483,7 @@ def _build(result: ProjectResult, files: List[str], job: _Job, workers, progress
         chosen = [(path, modules[path]) for path in batch]
         fresh: List[ModuleSummary] = []
         stage = "parsing" if not hop else f"parsing (context {hop})"
-        again = {p: (reuse.summaries[p], reuse.sources.get(p)) for p, _ in chosen if p in old and reuse is not None
+        again = {p: (reuse.summaries[p], reuse.sources.get(p)) for p, _ in chosen if p in old_scans and reuse is not None
                  and p in reuse.summaries and (p in reuse.sources or not job.keep_sources)}
         todo = [item for item in chosen if item[0] not in again]
         done = dict(zip((p for p, _ in todo), workers.map(_summarize, todo, reporter(progress, stage, len(todo)))))
