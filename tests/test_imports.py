@@ -8,13 +8,14 @@ import pytest
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, ImportItem
 
+from conftest import run_tool
 from redis_pool_lint.fix.imports import Flakes, add_imports, binding_names, drop_unused, spec_names
 
 
-def _drop(before: str, after: str, planned=()) -> str:
+def _drop(before: str, after: str, planned=(), exported=frozenset()) -> str:
     before, after = textwrap.dedent(before), textwrap.dedent(after)
     old = Flakes(ast.parse(before), "m.py")
-    tree, _ = drop_unused(cst.parse_module(after), ast.parse(after), "m.py", old, spec_names(planned))
+    tree, _, _ = drop_unused(cst.parse_module(after), ast.parse(after), "m.py", old, spec_names(planned), exported)
     return tree.code
 
 
@@ -111,6 +112,31 @@ def test_planned_removals_go_even_if_unused_before():
     before = "from redis.asyncio import Redis\n\nx = 1\n"
     assert _drop(before, before) == before
     assert _drop(before, before, [("redis.asyncio", "Redis", None)]) == "x = 1\n"
+
+
+def test_a_name_other_modules_import_from_here_stays():
+    before = "from redis.asyncio import Redis\n\ndef f():\n    return Redis()\n"
+    after = "from redis.asyncio import Redis\n\ndef f():\n    return None\n"
+    assert _drop(before, after, exported=frozenset({"Redis"})) == after
+    # only at module level: a function's own import cannot be imported from elsewhere
+    inner_before = "def f():\n    from redis.asyncio import Redis\n    return Redis()\n"
+    inner_after = "def f():\n    from redis.asyncio import Redis\n    return None\n"
+    assert _drop(inner_before, inner_after, exported=frozenset({"Redis"})) == "def f():\n    return None\n"
+
+
+def test_the_fixer_keeps_an_import_another_module_takes_from_the_rewritten_one(tmp_path):
+    """deps.py's last use of ``Redis`` goes, but main.py imports ``Redis`` from deps.py."""
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "deps.py").write_text(
+        "from redis.asyncio import Redis\n\n\nasync def get_redis():\n    return Redis.from_url('redis://localhost')\n")
+    (tmp_path / "main.py").write_text(
+        "from fastapi import Depends, FastAPI\n\nfrom deps import Redis, get_redis\n\napp = FastAPI()\n\n\n"
+        "@app.get('/')\nasync def index(r: Redis = Depends(get_redis)):\n    return await r.get('k')\n")
+    res = run_tool("fix", ".", cwd=tmp_path)
+    assert res.returncode == 1 and "changed 2 file(s), fixed 1 finding(s), 0 left" in res.stderr, res.stderr
+    deps = (tmp_path / "deps.py").read_text()
+    assert deps.startswith("from redis.asyncio import Redis\n") and "request.app.state.redis" in deps
+    assert run_tool("check", ".", cwd=tmp_path).returncode == 0
 
 
 def test_binding_names_match_pyflakes():

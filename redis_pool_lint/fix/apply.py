@@ -17,12 +17,12 @@ import threading
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, FrozenSet, List, Optional, Tuple
 
 from ..analysis.load import ProjectResult, Settings, build, read_source
 from ..parallel import pmap, reporter
 from .plan import FileEdits, Options, Plan, make_plan
-from .imports import Flakes
+from .imports import Flakes, unused_import_message
 from .transform import apply_edits
 from .write import commit, project_lock
 
@@ -104,12 +104,13 @@ def _builds_client(edits: Optional[FileEdits]) -> bool:
     return edits is not None and bool(edits.app_call or edits.new_lifespan or edits.merge_lifespan)
 
 
-def _rewrite(_: None, item: "Tuple[str, str, FileEdits]") -> "Tuple[Optional[str], Optional[str], Counter, Optional[str]]":
+def _rewrite(_: None, item: "Tuple[str, str, FileEdits, FrozenSet[str]]"
+             ) -> "Tuple[Optional[str], Optional[str], Counter, Optional[str]]":
     """One file's transform (a worker step): the new text, or why libcst refused; the pyflakes
     warnings the rewrite adds; what ``compile`` says of the new text (None: it compiles)."""
-    path, text, edits = item
+    path, text, edits, exported = item
     try:
-        new, added = rewrite(text, edits, path)
+        new, added = rewrite(text, edits, path, exported)
     except Exception as exc:  # libcst refuses an edit: report, change nothing
         return None, f"{path}: the rewrite failed ({_reason(exc)}); nothing written", Counter(), None
     return new, None, added, compile_error(new) if new != text else None
@@ -145,12 +146,13 @@ def _fix(root: str, settings: Settings, options: Options, files: List[str], sour
     for path in plan.edits:
         if path not in old:
             load(path)
-    work = [(path, texts[path], edits) for path, edits in plan.edits.items()]
+    exported = exported_names(result, plan.edits)
+    work = [(path, texts[path], edits, exported.get(path, frozenset())) for path, edits in plan.edits.items()]
     new: Dict[str, bytes] = {}
     flakes: Dict[str, Counter] = {}
     compiled: Dict[str, Optional[str]] = {}
     rewritten = pmap(_rewrite, work, jobs, None, reporter(progress, "rewriting", len(work)))
-    for (path, _, _), (text, error, added, problem) in zip(work, rewritten):
+    for (path, _, _, _), (text, error, added, problem) in zip(work, rewritten):
         if error is not None:
             outcome.error = error
             return outcome
@@ -189,9 +191,24 @@ def cst_depth(tree: ast.AST) -> int:
     return best
 
 
-def rewrite(text: str, edits: FileEdits, path: str) -> "Tuple[str, Counter]":
+def exported_names(result: ProjectResult, targets) -> Dict[str, FrozenSet[str]]:
+    """For each module in ``targets``: the names other modules of the project import from it
+    (``from app.deps import Redis``), whose imports must stay even if the rewrite leaves them
+    unused here."""
+    wanted = {result.links[p][0][0]: p for p in targets if p in result.links}
+    out: Dict[str, set] = {}
+    for path, (_, found, _) in result.links.items():
+        for name in found:
+            module, _, attr = name.rpartition(".")
+            if module in wanted and wanted[module] != path:
+                out.setdefault(wanted[module], set()).add(attr)
+    return {p: frozenset(names) for p, names in out.items()}
+
+
+def rewrite(text: str, edits: FileEdits, path: str,
+            exported: FrozenSet[str] = frozenset()) -> "Tuple[str, Counter]":
     """``apply_edits`` guarded against modules libcst cannot survive: the new text, and the
-    pyflakes warnings it adds."""
+    pyflakes warnings it adds (an unused import kept because ``exported`` names it is not one)."""
     syntax = ast.parse(text, path)
     depth = cst_depth(syntax)
     if depth > MAX_CST_DEPTH:
@@ -199,8 +216,11 @@ def rewrite(text: str, edits: FileEdits, path: str) -> "Tuple[str, Counter]":
 
     def run() -> "Tuple[str, Counter]":
         before = Flakes(syntax, path)
-        new, after = apply_edits(text, edits, path, syntax, before)
-        return new, after.messages - before.messages
+        new, after, kept = apply_edits(text, edits, path, syntax, before, exported)
+        added = after.messages - before.messages
+        for name in kept:
+            added.pop(unused_import_message(name), None)
+        return new, added
 
     return LIBCST_THREAD.run(run)
 

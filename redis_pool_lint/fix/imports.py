@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ast
 from collections import Counter
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 from pyflakes import checker, messages
@@ -136,36 +136,50 @@ class ImportMismatch(Exception):
     """libcst's and the ``ast``'s import statements do not line up (never expected)."""
 
 
-def drop_unused(tree: cst.Module, syntax: ast.Module, filename: str, before: Flakes,
-                planned: Set[str]) -> Tuple[cst.Module, Optional[Flakes]]:
+def drop_unused(tree: cst.Module, syntax: ast.Module, filename: str, before: Flakes, planned: Set[str],
+                exported: FrozenSet[str] = frozenset()) -> Tuple[cst.Module, Optional[Flakes], Set[str]]:
     """Drop the imports of ``tree`` (whose ``ast`` is ``syntax``) that pyflakes finds unused now but
-    not in ``before``, and the ``planned`` ones if unused. Returns the tree, and pyflakes' view
-    of it if nothing was dropped (else None: the caller must look again)."""
+    not in ``before``, and the ``planned`` ones if unused; but never a module-level import of a
+    name in ``exported`` (other modules of the project import it from this one).
+
+    Returns the tree; pyflakes' view of it if nothing was dropped (else None: the caller must
+    look again); and the unused imports kept because they are exported, in pyflakes' rendering."""
     after = Flakes(syntax, filename)
     budget = after.unused_names() - before.unused_names()
     for name in planned:
         budget[name] = max(budget[name], after.unused_names()[name])
     budget = +budget
+    kept: Set[str] = set()
     if not budget:
-        return tree, after
+        return tree, after, kept
     statements = sorted((n for n in ast.walk(syntax) if isinstance(n, (ast.Import, ast.ImportFrom))),
                         key=lambda n: (n.lineno, n.col_offset))
     collect = _Collect()
     tree.visit(collect)
     if len(collect.found) != len(statements):
         raise ImportMismatch(f"{len(collect.found)} import statements in libcst, {len(statements)} in the ast")
+    top = {id(stmt) for stmt in syntax.body}
     drop: Dict[int, Set[int]] = {}
     for node, stmt in zip(collect.found, statements):
         names = binding_names(stmt)
         if not isinstance(node.names, Sequence) or len(node.names) != len(names):
             continue  # a star import binds nothing pyflakes calls unused
-        for i, name in enumerate(names):
+        for i, (name, alias) in enumerate(zip(names, stmt.names)):
             if budget[name] > 0 and after.unused[(stmt.lineno, name)] > 0:
                 budget[name] -= 1
+                bound = alias.asname or (alias.name if isinstance(stmt, ast.ImportFrom) else alias.name.split(".")[0])
+                if id(stmt) in top and bound in exported:
+                    kept.add(name)  # removing it would break the module that imports it from here
+                    continue
                 drop.setdefault(id(node), set()).add(i)
     if not drop:
-        return tree, after
-    return tree.visit(_Drop(drop)), None
+        return tree, after, kept
+    return tree.visit(_Drop(drop)), None, kept
+
+
+def unused_import_message(name: str) -> str:
+    """The pyflakes message (as ``Flakes.messages`` counts it) for the unused import ``name``."""
+    return "UnusedImport:" + messages.UnusedImport.message % (name,)
 
 
 ImportSpec = Tuple[str, Optional[str], Optional[str], int]  # (module, object, asname, level)

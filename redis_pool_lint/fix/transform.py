@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 import bisect
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, FrozenSet, List, Optional, Set, Tuple
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -373,9 +373,11 @@ def _is_event_decorator(dec: cst.Decorator) -> bool:
 
 
 def apply_edits(source: str, edits: FileEdits, filename: str = "", syntax: Optional[ast.Module] = None,
-                before: Optional[Flakes] = None) -> Tuple[str, Flakes]:
-    """The module's new text, and pyflakes' view of it. ``syntax`` and ``before`` are the
-    ``ast`` and pyflakes' view of ``source``, when the caller has them already."""
+                before: Optional[Flakes] = None,
+                exported: FrozenSet[str] = frozenset()) -> Tuple[str, Flakes, Set[str]]:
+    """The module's new text; pyflakes' view of it; the imports left unused but kept because
+    other modules import those names from this one (``exported``). ``syntax`` and ``before``
+    are the ``ast`` and pyflakes' view of ``source``, when the caller has them already."""
     if syntax is None:
         syntax = ast.parse(source, filename or "<unknown>")
     if before is None:
@@ -387,9 +389,9 @@ def apply_edits(source: str, edits: FileEdits, filename: str = "", syntax: Optio
     if imports:
         tree = add_imports(tree, list(imports))
     draft = tree.code
-    tree, after = drop_unused(tree, ast.parse(draft, filename or "<unknown>"), filename, before,
-                              spec_names(applier.unused))
+    tree, after, kept = drop_unused(tree, ast.parse(draft, filename or "<unknown>"), filename, before,
+                                    spec_names(applier.unused), exported)
     if after is not None:
-        return draft, after
+        return draft, after, kept
     text = tree.code
-    return text, Flakes(ast.parse(text, filename or "<unknown>"), filename)
+    return text, Flakes(ast.parse(text, filename or "<unknown>"), filename), kept
