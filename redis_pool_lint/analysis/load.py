@@ -29,10 +29,14 @@ STATE_CLOSE = re.compile(rb"\.state\.\w+\.(?:aclose|close|disconnect)\b|with[ \t
 #: App constructions are always parsed (the fixer must see every candidate app), but do not
 #: pull in their importers.
 APP_CALL = re.compile(rb"\b(?:FastAPI|Starlette|Litestar)[ \t]*\(")
+# An import statement: ``from`` base and names (in parentheses, whose comments may hold a
+# parenthesis, or on one line continued by backslashes), or the modules of a plain ``import``.
 IMPORT = re.compile(
-    rb"^[ \t]*(?:from[ \t]+([.\w]+)[ \t]+import[ \t]*(\([^)]*\)|[^\n;#]*)|import[ \t]+([^\n;#]+))",
+    rb"^[ \t]*(?:from[ \t]+([.\w]+)[ \t]+import[ \t]*(\((?:[^)#]|#[^\n]*)*\)|(?:\\\r?\n|[^\n;#\\])*)"
+    rb"|import[ \t]+((?:\\\r?\n|[^\n;#\\])+))",
     re.MULTILINE,
 )
+COMMENT = re.compile(rb"#[^\n]*")
 
 ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", "tox.ini", ".flake8", ".git")
 DEFAULT_EXCLUDE = (
@@ -68,6 +72,9 @@ class ProjectResult:
     project: Optional[Project] = None
     #: the bytes each analysed module was parsed from (the fixer rewrites exactly these)
     sources: Dict[str, bytes] = field(default_factory=dict)
+    #: test files left out of the analysis (no ``--include-tests``): they may still import from
+    #: the modules the fixer rewrites
+    tests: List[str] = field(default_factory=list)
     #: what reading each file found (``_scan``, then ``_links``), and each parsed module's summary
     #: by path: a later ``build(reuse=...)`` takes them for the files whose bytes did not change
     scans: Dict[str, tuple] = field(default_factory=dict)
@@ -238,26 +245,41 @@ def describe_error(exc: BaseException) -> str:
 
 
 def imported_names(data: bytes, module: str, is_package: bool) -> List[str]:
-    """Dotted names a module may import (``from a import b`` gives ``a`` and ``a.b``)."""
+    """Dotted names a module may import (``from a import b`` gives ``a`` and ``a.b``), plus
+    two markers the fixer reads: ``a.*`` for ``from a import *``, and ``a.b@x`` where a name
+    that may be the module ``a.b`` is reachable as ``x`` (``import a.b`` gives ``a.b@a.b``,
+    ``from a import b as x`` gives ``a.b@x``): other modules' ``x.attr`` reads its names."""
     out: List[str] = []
     for m in IMPORT.finditer(data):
         base, names, plain = m.group(1), m.group(2), m.group(3)
         if plain is not None:
-            for item in plain.split(b","):
+            for item in plain.replace(b"\\", b" ").split(b","):
                 words = item.split()
                 if words:
-                    out.append(words[0].decode("ascii", "replace"))
+                    dotted = words[0].decode("ascii", "replace")
+                    out.append(dotted)
+                    alias = words[2].decode("ascii", "replace") if len(words) > 2 and words[1] == b"as" else dotted
+                    out.append(f"{dotted}@{alias}")
             continue
         text = base.decode("ascii", "replace")
         level = len(text) - len(text.lstrip("."))
         target = text[level:] or None
         absolute = resolve_relative(module, is_package, level, target) if level else text
         out.append(absolute)
+        if b"#" in names:
+            names = COMMENT.sub(b"", names)
         for item in names.strip(b"()").replace(b"\\", b" ").split(b","):
             words = item.split()
-            if words and words[0] != b"*":
-                out.append(f"{absolute}.{words[0].decode('ascii', 'replace')}" if absolute
-                           else words[0].decode("ascii", "replace"))
+            if not words:
+                continue
+            if words[0] == b"*":
+                out.append(f"{absolute}.*")
+                continue
+            name = words[0].decode("ascii", "replace")
+            full = f"{absolute}.{name}" if absolute else name
+            out.append(full)
+            alias = words[2].decode("ascii", "replace") if len(words) > 2 and words[1] == b"as" else name
+            out.append(f"{full}@{alias}")
     return out
 
 
@@ -523,8 +545,10 @@ def _list_files(root: str, settings: Settings, extra_files: Sequence[str], dedup
             files.append(extra)
     if not settings.include_tests:
         prefix = os.path.join(os.path.abspath(root), "")
-        files = [f for f in files if not is_test_file(f[len(prefix):] if f.startswith(prefix)
-                                                      else os.path.relpath(f, root))]
+        tests = {f for f in files if is_test_file(f[len(prefix):] if f.startswith(prefix) else os.path.relpath(f, root))}
+        if tests:
+            result.tests = [f for f in files if f in tests]
+            files = [f for f in files if f not in tests]
     if dedupe_links:
         files = _without_duplicate_links(files)
     return files

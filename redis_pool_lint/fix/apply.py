@@ -12,6 +12,7 @@ import contextlib
 import difflib
 import os
 import queue
+import re
 import signal
 import threading
 import warnings
@@ -19,7 +20,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
-from ..analysis.load import ProjectResult, Settings, build, read_source
+from ..analysis.index import ModuleNames
+from ..analysis.load import (ProjectResult, Settings, build, imported_names, module_name,
+                              packages_of, read_source)
 from ..parallel import pmap, reporter
 from .plan import FileEdits, Options, Plan, make_plan
 from .imports import Flakes, unused_import_message
@@ -111,9 +114,10 @@ def _rewrite(_: None, item: "Tuple[str, str, FileEdits, FrozenSet[str]]"
     path, text, edits, exported = item
     try:
         new, added = rewrite(text, edits, path, exported)
-    except Exception as exc:  # libcst refuses an edit: report, change nothing
+        problem = compile_error(new) if new != text else None
+    except Exception as exc:  # libcst refuses an edit (or compile gives up): report, change nothing
         return None, f"{path}: the rewrite failed ({_reason(exc)}); nothing written", Counter(), None
-    return new, None, added, compile_error(new) if new != text else None
+    return new, None, added, problem
 
 
 def _fix(root: str, settings: Settings, options: Options, files: List[str], sources: Dict[str, bytes],
@@ -192,17 +196,52 @@ def cst_depth(tree: ast.AST) -> int:
 
 
 def exported_names(result: ProjectResult, targets) -> Dict[str, FrozenSet[str]]:
-    """For each module in ``targets``: the names other modules of the project import from it
-    (``from app.deps import Redis``), whose imports must stay even if the rewrite leaves them
-    unused here."""
-    wanted = {result.links[p][0][0]: p for p in targets if p in result.links}
+    """For each module in ``targets``: the names other modules of the project (tests included)
+    take from it, whose imports must stay even if the rewrite leaves them unused here:
+    ``from app.deps import Redis``, ``deps.Redis`` after ``from app import deps``, and ``*``
+    for a star import (every public name)."""
+    modules = {p: entry[0] for p, entry in result.links.items()}
+    wanted = {modules[p][0]: p for p in targets if p in modules}
+    if not wanted:
+        return {}
+    names = ModuleNames({name for name, _ in modules.values()}, packages_of(modules))
+    importers = [(p, entry[0][0], entry[1]) for p, entry in result.links.items()]
+    for path in result.tests:  # left out of the analysis, but they import from it all the same
+        try:
+            data = read_source(path)
+        except OSError:
+            continue
+        name = module_name(result.root, path)
+        importers.append((path, name[0], imported_names(data, *name)))
     out: Dict[str, set] = {}
-    for path, (_, found, _) in result.links.items():
-        for name in found:
-            module, _, attr = name.rpartition(".")
-            if module in wanted and wanted[module] != path:
-                out.setdefault(wanted[module], set()).add(attr)
-    return {p: frozenset(names) for p, names in out.items()}
+    for path, near, found in importers:
+        for entry in found:
+            if "@" in entry:
+                module, _, alias = entry.partition("@")
+                attr = ""
+            elif entry.endswith(".*"):
+                module, attr, alias = entry[:-2], "*", ""
+            else:
+                module, _, attr = entry.rpartition(".")
+                alias = ""
+            target = wanted.get(module) or wanted.get(names.find(module, near) or "")
+            if target is None or target == path:
+                continue
+            if alias:  # the module itself is bound here: which of its names are read through it?
+                out.setdefault(target, set()).update(_attributes(result, path, alias))
+            else:
+                out.setdefault(target, set()).add(attr)
+    return {p: frozenset(found) for p, found in out.items()}
+
+
+def _attributes(result: ProjectResult, path: str, alias: str) -> List[str]:
+    """The names read as ``alias.name`` in the file at ``path``."""
+    try:
+        data = result.sources[path] if path in result.sources else read_source(path)
+    except OSError:
+        return ["*"]  # cannot tell: keep everything
+    pattern = rb"(?<![\w.])" + re.escape(alias.encode()) + rb"\s*\.\s*([A-Za-z_]\w*)"
+    return sorted({m.decode("ascii", "replace") for m in re.findall(pattern, data)})
 
 
 def rewrite(text: str, edits: FileEdits, path: str,

@@ -29,12 +29,43 @@ class Flakes:
 
     def __init__(self, tree: ast.Module, filename: str) -> None:
         found = checker.Checker(tree, filename=filename or "(none)").messages
+        self.tree = tree
         self.messages = Counter(type(m).__name__ + ":" + (m.message % m.message_args) for m in found)
         self.unused: Counter = Counter((m.lineno, m.message_args[0]) for m in found
                                        if isinstance(m, messages.UnusedImport))
+        self._statements: Optional[List[Tuple["ast.Import | ast.ImportFrom", Tuple[str, ...]]]] = None
 
-    def unused_names(self) -> Counter:
-        return Counter(name for (_, name), n in self.unused.items() for _ in range(n))
+    def statements(self) -> List[Tuple["ast.Import | ast.ImportFrom", Tuple[str, ...]]]:
+        """The module's import statements in document order, each with the names of the
+        functions and classes it sits in (worked out once, when asked)."""
+        if self._statements is None:
+            self._statements = []
+            stack: List[Tuple[ast.AST, Tuple[str, ...]]] = [(node, ()) for node in reversed(self.tree.body)]
+            while stack:
+                node, scope = stack.pop()
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    self._statements.append((node, scope))
+                    continue
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    scope = (*scope, node.name)
+                children: List[ast.AST] = []
+                for name in ("body", "handlers", "orelse", "finalbody", "cases"):
+                    for child in getattr(node, name, None) or ():
+                        children.extend([child] if isinstance(child, ast.stmt) else child.body)
+                stack.extend((child, scope) for child in reversed(children))
+        return self._statements
+
+    def bindings(self) -> Dict[Tuple, bool]:
+        """Each import binding, keyed by its scope, its name and how many bindings of that name
+        came before it in that scope (a key the rewrite leaves alone: it adds imports at the
+        top and moves code, it never reorders a scope's imports of one name): is it unused?"""
+        out: Dict[Tuple, bool] = {}
+        seen: Counter = Counter()
+        for stmt, scope in self.statements():
+            for name in binding_names(stmt):
+                seen[scope, name] += 1
+                out[scope, name, seen[scope, name]] = self.unused[(stmt.lineno, name)] > 0
+        return out
 
 
 def _render(full: str, name: str) -> str:
@@ -91,7 +122,12 @@ class _Drop(cst.CSTTransformer):
         keep = [a for i, a in enumerate(updated.names) if i not in gone]
         if not keep:
             return cst.RemoveFromParent()
-        if keep[-1] is not updated.names[-1]:  # a trailing comma would now end the statement
+        # A trailing comma would now end the statement: fine at the end of a line in
+        # parentheses (and the comment after it stays), else it goes.
+        comma = keep[-1].comma
+        if keep[-1] is not updated.names[-1] and not (
+                getattr(updated, "lpar", None) and isinstance(comma, cst.Comma)
+                and isinstance(comma.whitespace_after, cst.ParenthesizedWhitespace)):
             keep[-1] = keep[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
         return updated.with_changes(names=keep)
 
@@ -138,40 +174,40 @@ class ImportMismatch(Exception):
 
 def drop_unused(tree: cst.Module, syntax: ast.Module, filename: str, before: Flakes, planned: Set[str],
                 exported: FrozenSet[str] = frozenset()) -> Tuple[cst.Module, Optional[Flakes], Set[str]]:
-    """Drop the imports of ``tree`` (whose ``ast`` is ``syntax``) that pyflakes finds unused now but
-    not in ``before``, and the ``planned`` ones if unused; but never a module-level import of a
-    name in ``exported`` (other modules of the project import it from this one).
+    """Drop the imports of ``tree`` (whose ``ast`` is ``syntax``) that the change from
+    ``before`` left unused, and the ``planned`` ones if unused; but never a module-level
+    import of a name in ``exported`` (other modules of the project import it from this one;
+    ``*``: one of them star-imports the module).
 
     Returns the tree; pyflakes' view of it if nothing was dropped (else None: the caller must
     look again); and the unused imports kept because they are exported, in pyflakes' rendering."""
     after = Flakes(syntax, filename)
-    budget = after.unused_names() - before.unused_names()
-    for name in planned:
-        budget[name] = max(budget[name], after.unused_names()[name])
-    budget = +budget
     kept: Set[str] = set()
-    if not budget:
+    if not after.unused:
         return tree, after, kept
-    statements = sorted((n for n in ast.walk(syntax) if isinstance(n, (ast.Import, ast.ImportFrom))),
-                        key=lambda n: (n.lineno, n.col_offset))
+    statements = after.statements()
     collect = _Collect()
     tree.visit(collect)
     if len(collect.found) != len(statements):
         raise ImportMismatch(f"{len(collect.found)} import statements in libcst, {len(statements)} in the ast")
-    top = {id(stmt) for stmt in syntax.body}
+    was_unused = before.bindings()
+    seen: Counter = Counter()
     drop: Dict[int, Set[int]] = {}
-    for node, stmt in zip(collect.found, statements):
+    for node, (stmt, scope) in zip(collect.found, statements):
         names = binding_names(stmt)
         if not isinstance(node.names, Sequence) or len(node.names) != len(names):
             continue  # a star import binds nothing pyflakes calls unused
         for i, (name, alias) in enumerate(zip(names, stmt.names)):
-            if budget[name] > 0 and after.unused[(stmt.lineno, name)] > 0:
-                budget[name] -= 1
-                bound = alias.asname or (alias.name if isinstance(stmt, ast.ImportFrom) else alias.name.split(".")[0])
-                if id(stmt) in top and bound in exported:
-                    kept.add(name)  # removing it would break the module that imports it from here
-                    continue
-                drop.setdefault(id(node), set()).add(i)
+            seen[scope, name] += 1
+            if not after.unused[(stmt.lineno, name)]:
+                continue
+            if was_unused.get((scope, name, seen[scope, name]), False) and name not in planned:
+                continue  # unused before the rewrite: the user's business
+            bound = alias.asname or (alias.name if isinstance(stmt, ast.ImportFrom) else alias.name.split(".")[0])
+            if not scope and (bound in exported or ("*" in exported and not bound.startswith("_"))):
+                kept.add(name)  # removing it would break the module that imports it from here
+                continue
+            drop.setdefault(id(node), set()).add(i)
     if not drop:
         return tree, after, kept
     return tree.visit(_Drop(drop)), None, kept
@@ -208,10 +244,10 @@ def _is_preamble(stmt: cst.CSTNode) -> bool:
 
 def add_imports(module: cst.Module, specs: Sequence[ImportSpec]) -> cst.Module:
     """Make sure the module imports each of ``specs``, as libcst's ``AddImportsVisitor`` does:
-    names already imported by the block of imports at the top are skipped, new names from a
-    module the block already imports from join that statement, the rest become statements at
-    the end of the block. Only the top-level statements are looked at (the visitor walks the
-    whole tree, which made it half the cost of a file's rewrite)."""
+    names a top-level statement already imports are skipped, new names from a module the block
+    of imports at the top already imports from join that statement, the rest become statements
+    at the end of the block. Only the top-level statements are looked at (the visitor walks
+    the whole tree, which made it half the cost of a file's rewrite)."""
     body = list(module.body)
     start = 1 if body and _is_preamble(body[0]) else 0
     end = start
@@ -221,18 +257,21 @@ def add_imports(module: cst.Module, specs: Sequence[ImportSpec]) -> cst.Module:
     have_modules: Set[Tuple[str, Optional[str]]] = set()
     have_names: Dict[str, Set[Tuple[str, Optional[str]]]] = {}
     first_from: Dict[str, int] = {}
-    for i in range(start, end):
-        node = body[i].body[0]
-        if isinstance(node, cst.Import):
-            have_modules.update((_dotted(a.name), a.evaluated_alias) for a in node.names)
+    for i, stmt in enumerate(body):  # every top-level import counts as imported already
+        if not isinstance(stmt, cst.SimpleStatementLine):
             continue
-        key = "." * len(node.relative) + _dotted(node.module)
-        names = have_names.setdefault(key, set())
-        if isinstance(node.names, cst.ImportStar):
-            names.add(("*", None))
-        else:
-            names.update((a.evaluated_name, a.evaluated_alias) for a in node.names)
-            first_from.setdefault(key, i)
+        for node in stmt.body:
+            if isinstance(node, cst.Import):
+                have_modules.update((_dotted(a.name), a.evaluated_alias) for a in node.names)
+            elif isinstance(node, cst.ImportFrom):
+                key = "." * len(node.relative) + _dotted(node.module)
+                names = have_names.setdefault(key, set())
+                if isinstance(node.names, cst.ImportStar):
+                    names.add(("*", None))
+                else:
+                    names.update((a.evaluated_name, a.evaluated_alias) for a in node.names)
+                    if start <= i < end:  # new names join a statement of the top block only
+                        first_from.setdefault(key, i)
     plain: List[str] = []
     aliased: Dict[str, str] = {}
     wanted: Dict[str, List[Tuple[str, Optional[str]]]] = {}

@@ -67,7 +67,12 @@ class ApplyEdits(cst.CSTTransformer):
         if not self.lifespan_depth and not isinstance(node, cst.Module):
             span = self.get_metadata(PositionProvider, node, None)
             if span is not None:
-                i = bisect.bisect_left(self.lines, span.start.line)
+                start = span.start.line
+                if isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node.decorators:
+                    # libcst's span of a definition starts at ``def``, below its decorators
+                    first = self.get_metadata(PositionProvider, node.decorators[0], None)
+                    start = min(start, first.start.line) if first is not None else 0
+                i = bisect.bisect_left(self.lines, start)
                 if i == len(self.lines) or self.lines[i] > span.end.line:
                     return False  # nothing to do in here (its leave_* still runs, on the node as it is)
         return super().on_visit(node)
