@@ -86,6 +86,23 @@ def test_noqa_findings_are_not_fixed(tmp_path):
     assert res.returncode == 0 and (tmp_path / "main.py").read_text() == src
 
 
+@pytest.mark.parametrize("param, fixed", [("request", True), ("request: int", False), ("request: str = ''", False)])
+def test_only_an_unannotated_request_parameter_is_taken_for_the_request(tmp_path, param, fixed):
+    """``request: int`` is a query parameter named request: ``request.app`` would fail."""
+    (tmp_path / "pyproject.toml").touch()
+    src = ("from fastapi import FastAPI\nfrom redis.asyncio import Redis\n\napp = FastAPI()\n\n\n"
+           f"@app.get('/x')\nasync def x({param}):\n    r = Redis.from_url('redis://localhost')\n"
+           "    try:\n        return await r.get(str(request))\n    finally:\n        await r.aclose()\n")
+    (tmp_path / "main.py").write_text(src)
+    res = run_tool("fix", ".", cwd=tmp_path)
+    assert res.returncode == 1, res.stderr
+    if fixed:
+        assert "r = request.app.state.redis" in (tmp_path / "main.py").read_text()
+    else:
+        assert "a parameter named `request` that is not a Request is in the way" in res.stderr
+        assert (tmp_path / "main.py").read_text() == src
+
+
 def test_several_apps_need_a_choice(tmp_path):
     (tmp_path / "pyproject.toml").touch()
     src = (FIXTURES / "fix" / "sync_handlers" / "before" / "main.py").read_text()

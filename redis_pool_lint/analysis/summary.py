@@ -136,6 +136,8 @@ class Function:
     param_deps: Dict[str, str] = field(default_factory=dict)
     #: parameter -> annotation class (qualified)
     param_types: Dict[str, str] = field(default_factory=dict)
+    #: parameters with any annotation (``request: int`` is no Request, whatever its name)
+    annotated: Set[str] = field(default_factory=set)
     decorators: List[str] = field(default_factory=list)
     calls: List[Tuple[str, int]] = field(default_factory=list)
     #: the same calls with their column: (callee, line, col)
@@ -450,6 +452,7 @@ class _Summarizer:
             fn.params.append(arg.arg)
             local.names[arg.arg] = f"{qual}.<locals>.{arg.arg}"
             if arg.annotation is not None:
+                fn.annotated.add(arg.arg)
                 outer.scan(arg.annotation)
                 self._param_annotation(fn, arg.arg, arg.annotation, b)
             default = defaults.get(arg.arg)

@@ -496,7 +496,7 @@ class Planner:
                 return f"{param}.app"
         if role == "middleware" and fn.name == "__call__" and "scope" in fn.params:
             return 'scope["app"]'
-        untyped = [p for p in fn.params if p not in fn.param_types and p not in fn.param_deps]
+        untyped = [p for p in fn.params if p not in fn.annotated and p not in fn.param_deps]
         if fn.cls and untyped and untyped[0] == fn.params[0]:
             untyped = untyped[1:]
         if role in ("handler", "middleware") and untyped and untyped[0] in ("request", "websocket", "req", "ws"):
