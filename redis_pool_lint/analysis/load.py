@@ -257,9 +257,7 @@ def imported_names(data: bytes, module: str, is_package: bool) -> List[str]:
                 words = item.split()
                 if words:
                     dotted = words[0].decode("ascii", "replace")
-                    out.append(dotted)
-                    alias = words[2].decode("ascii", "replace") if len(words) > 2 and words[1] == b"as" else dotted
-                    out.append(f"{dotted}@{alias}")
+                    out += [dotted, f"{dotted}@{_bound_as(words, dotted)}"]
             continue
         text = base.decode("ascii", "replace")
         level = len(text) - len(text.lstrip("."))
@@ -277,10 +275,13 @@ def imported_names(data: bytes, module: str, is_package: bool) -> List[str]:
                 continue
             name = words[0].decode("ascii", "replace")
             full = f"{absolute}.{name}" if absolute else name
-            out.append(full)
-            alias = words[2].decode("ascii", "replace") if len(words) > 2 and words[1] == b"as" else name
-            out.append(f"{full}@{alias}")
+            out += [full, f"{full}@{_bound_as(words, name)}"]
     return out
+
+
+def _bound_as(words: List[bytes], default: str) -> str:
+    """The name an imported item is bound to: its ``as`` name, else ``default``."""
+    return words[2].decode("ascii", "replace") if len(words) > 2 and words[1] == b"as" else default
 
 
 def _might_mention(data: bytes, words: Tuple[bytes, ...]) -> bool:

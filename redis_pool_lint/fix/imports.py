@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ast
 from collections import Counter
-from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 from pyflakes import checker, messages
@@ -55,17 +55,24 @@ class Flakes:
                 stack.extend((child, scope) for child in reversed(children))
         return self._statements
 
-    def bindings(self) -> Dict[Tuple, bool]:
-        """Each import binding, keyed by its scope, its name and how many bindings of that name
-        came before it in that scope (a key the rewrite leaves alone: it adds imports at the
-        top and moves code, it never reorders a scope's imports of one name): is it unused?"""
-        out: Dict[Tuple, bool] = {}
+    def keyed(self) -> Iterator[Tuple["ast.Import | ast.ImportFrom", Tuple[str, ...], List[str], List[Tuple]]]:
+        """Each import statement with its scope, its bindings in pyflakes' rendering, and a key
+        for each binding: its scope, its name and how many bindings of that name came before it
+        in that scope. The rewrite leaves that key alone (it adds imports at the top and moves
+        code; it never reorders a scope's imports of one name)."""
         seen: Counter = Counter()
         for stmt, scope in self.statements():
-            for name in binding_names(stmt):
+            names = binding_names(stmt)
+            keys = []
+            for name in names:
                 seen[scope, name] += 1
-                out[scope, name, seen[scope, name]] = self.unused[(stmt.lineno, name)] > 0
-        return out
+                keys.append((scope, name, seen[scope, name]))
+            yield stmt, scope, names, keys
+
+    def bindings(self) -> Dict[Tuple, bool]:
+        """Each import binding, by its key (see ``keyed``): is it unused?"""
+        return {key: self.unused[(stmt.lineno, name)] > 0
+                for stmt, _, names, keys in self.keyed() for name, key in zip(names, keys)}
 
 
 def _render(full: str, name: str) -> str:
@@ -185,23 +192,19 @@ def drop_unused(tree: cst.Module, syntax: ast.Module, filename: str, before: Fla
     kept: Set[str] = set()
     if not after.unused:
         return tree, after, kept
-    statements = after.statements()
     collect = _Collect()
     tree.visit(collect)
-    if len(collect.found) != len(statements):
-        raise ImportMismatch(f"{len(collect.found)} import statements in libcst, {len(statements)} in the ast")
+    if len(collect.found) != len(after.statements()):
+        raise ImportMismatch(f"{len(collect.found)} import statements in libcst, {len(after.statements())} in the ast")
     was_unused = before.bindings()
-    seen: Counter = Counter()
     drop: Dict[int, Set[int]] = {}
-    for node, (stmt, scope) in zip(collect.found, statements):
-        names = binding_names(stmt)
+    for node, (stmt, scope, names, keys) in zip(collect.found, after.keyed()):
         if not isinstance(node.names, Sequence) or len(node.names) != len(names):
             continue  # a star import binds nothing pyflakes calls unused
-        for i, (name, alias) in enumerate(zip(names, stmt.names)):
-            seen[scope, name] += 1
+        for i, (name, key, alias) in enumerate(zip(names, keys, stmt.names)):
             if not after.unused[(stmt.lineno, name)]:
                 continue
-            if was_unused.get((scope, name, seen[scope, name]), False) and name not in planned:
+            if was_unused.get(key, False) and name not in planned:
                 continue  # unused before the rewrite: the user's business
             bound = alias.asname or (alias.name if isinstance(stmt, ast.ImportFrom) else alias.name.split(".")[0])
             if not scope and (bound in exported or ("*" in exported and not bound.startswith("_"))):

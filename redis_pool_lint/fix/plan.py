@@ -894,13 +894,7 @@ class Planner:
 
     def _classes(self, where: ModuleSummary, singles: List[Singleton]):
         """Bind each singleton's class names in ``where``; alias on clashes. Returns the builds."""
-        bound: Dict[str, str] = {}
-        for name, form in where.import_forms.items():
-            module, level, obj = form
-            if not level and obj:
-                bound[name] = f"{module}.{obj}"
-        for name in list(where.functions) + list(where.classes) + list(where.redis_globals):
-            bound.setdefault(name.rsplit(".", 1)[-1], f"{where.name}.{name}")
+        bound = module_bindings(where)
         builds: Dict[str, str] = {}
         imports: List[Tuple[str, Optional[str], Optional[str], int]] = []
         for single in singles:
