@@ -17,3 +17,11 @@ def test_an_untouched_decorated_definition_is_left_as_it_is():
               "    return Redis()\n\n\ndef g():\n    return Redis.from_url('redis://')\n")
     new, _, _ = apply_edits(source, FileEdits(replace_calls={(11, 11): "request.app.state.redis"}), "m.py")
     assert new == source.replace("Redis.from_url('redis://')", "request.app.state.redis")
+
+
+def test_a_call_on_the_replaced_call_keeps_its_method_and_arguments():
+    """``stock_client().get(key)``: both calls start at the same position; only the helper
+    call becomes the shared client, the ``.get(key)`` on it stays."""
+    source = "def level(item):\n    return {'level': stock_client().get(f'stock:{item}')}\n"
+    new, _, _ = apply_edits(source, FileEdits(replace_calls={(2, 21): "request.app.state.redis"}), "m.py")
+    assert new == source.replace("stock_client()", "request.app.state.redis")

@@ -52,6 +52,7 @@ class ApplyEdits(cst.CSTTransformer):
         self.renames = {conv[k] for k in edits.renames if k in conv}
         self.app_call = conv.get(edits.app_call) if edits.app_call else None
         self.replaced_calls: Set[int] = set()
+        self.done: Set[int] = set()  # positions of the calls already left
         self.emptied: Set[int] = set()
         self.lifespan_depth = 0
         # Lines something happens on: subtrees that span none of them are left unvisited.
@@ -84,6 +85,11 @@ class ApplyEdits(cst.CSTTransformer):
     # -- expressions ----------------------------------------------------------------------
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
         pos = self._pos(original)
+        if pos in self.done:
+            # ``helper().get(k)`` starts where ``helper()`` does: the edit belongs to the inner
+            # call, which is left first; the call on its result keeps its method and arguments
+            return updated
+        self.done.add(pos)
         if pos in self.replace:
             self.replaced_calls.add(id(original))
             return cst.parse_expression(self.replace[pos])
