@@ -104,20 +104,29 @@ def _marked_ancestor(folder: str) -> Optional[str]:
 
 
 def find_root(path: str, fallbacks: Sequence[str] = ()) -> str:
-    """The nearest ancestor with a project marker, else the given path that contains ``path``."""
+    """The nearest ancestor with a project marker, else the outermost of the given paths and the
+    working folder that contains ``path`` (``flake8 app/x.py`` run at the top of a project with no
+    marker sees the same project as ``check .``)."""
     path = os.path.abspath(path)
     here = path if os.path.isdir(path) else os.path.dirname(path)
     marked = _marked_ancestor(here)
     if marked is not None:
         return marked
     best = None
-    for given in fallbacks:
+    for given in (*fallbacks, *_cwd()):
         given = os.path.abspath(given)
         base = given if os.path.isdir(given) else os.path.dirname(given)
         if (here + os.sep).startswith(base.rstrip(os.sep) + os.sep) or here == base:
             if best is None or len(base) < len(best):
                 best = base
     return best or here
+
+
+def _cwd() -> Tuple[str, ...]:
+    try:
+        return (os.getcwd(),)
+    except OSError:  # the working folder was removed
+        return ()
 
 
 @functools.lru_cache(maxsize=64)
@@ -168,6 +177,11 @@ def iter_python_files(root: str, settings: Settings, nested_projects: bool = Tru
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _is_package_dir(folder: str) -> bool:
+    return os.path.isfile(os.path.join(folder, "__init__.py"))
+
+
 def module_name(root: str, path: str) -> Tuple[str, bool]:
     rel = os.path.relpath(path, root)
     parts = rel.replace("\\", "/").split("/")
@@ -175,8 +189,8 @@ def module_name(root: str, path: str) -> Tuple[str, bool]:
     is_package = parts[-1] == "__init__"
     if is_package:
         parts = parts[:-1]
-    if parts and parts[0] == "src" and len(parts) > 1:
-        parts = parts[1:]
+    if parts and parts[0] == "src" and len(parts) > 1 and not _is_package_dir(os.path.join(root, "src")):
+        parts = parts[1:]  # a src layout; a src/ with an __init__.py is imported as ``src.x``
     parts = [p for p in parts if p not in (".", "")]
     return ".".join(parts) or os.path.basename(os.path.dirname(path)), is_package
 
@@ -528,7 +542,7 @@ def _build(result: ProjectResult, files: List[str], job: _Job, workers, progress
     summaries = [parsed[p] for p in readable if p in parsed]
     project = Project(summaries, packages_of(modules))
     result.project = project
-    result.findings = detect(project)
+    result.findings = detect(project, result.root)
     return result
 
 

@@ -15,7 +15,7 @@ import ast
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
-from .resolve import Bindings, Ctor, classify, dotted, is_sentinel
+from .resolve import Bindings, Ctor, classify, dotted, is_sentinel, resolve_relative
 
 Origin = Tuple[str, ...]
 Pos = Tuple[int, int]
@@ -104,6 +104,8 @@ class Site:
     keywords: List[str] = field(default_factory=list)
     #: built only under ``if <param> is None:``: the parameter (a factory's no-request branch)
     none_guard: Optional[str] = None
+    #: the callee as the source spells it (``aioredis.from_url``), for messages
+    written: str = ""
 
 
 @dataclass
@@ -152,6 +154,12 @@ class Function:
     has_yield: bool = False
     #: keys of a dict it yields (a lifespan's state), in order
     yielded_keys: Optional[List[str]] = None
+    #: calls made under ``if`` tests that read ``self.<attr>``: (callee, attr), the lazy
+    #: singleton whose guard sits in the caller (``if not self.redis: self.connect()``)
+    guarded_calls: List[Tuple[str, str]] = field(default_factory=list)
+    #: ``self.<attr>`` it reads: a property of that name runs then
+    self_reads: Set[str] = field(default_factory=set)
+    is_property: bool = False
     #: locals assigned exactly once: name -> (span of the value, names the value reads)
     assigns: Dict[str, Optional[Tuple[Tuple[int, int, int, int], List[Tuple[str, Optional[str]]]]]] = \
         field(default_factory=dict)
@@ -163,6 +171,9 @@ class Klass:
     bases: List[str]
     methods: Dict[str, str]
     line: int
+    #: ``self.<attr>`` -> the class it holds, from annotations, constructor parameters and
+    #: ``self.x = SomeClass(...)`` (so ``self.repo.get()`` resolves to ``Repo.get``)
+    attr_types: Dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -218,6 +229,8 @@ class ModuleSummary:
     import_forms: Dict[str, Tuple[str, int, Optional[str]]] = field(default_factory=dict)
     #: module-level Sentinel instances: qualified name -> flavor
     sentinels: Dict[str, str] = field(default_factory=dict)
+    #: modules whose names ``from m import *`` re-exports (absolute, as written)
+    star_imports: List[str] = field(default_factory=list)
 
 
 def _is_main_guard(node: ast.stmt) -> bool:
@@ -286,7 +299,11 @@ class _Summarizer:
                 b.bind_import(node, mod, self.s.is_package)
                 self._note_framework(node)
                 for alias in node.names:
-                    if isinstance(node, ast.ImportFrom):
+                    if isinstance(node, ast.ImportFrom) and alias.name == "*":
+                        self.s.star_imports.append(
+                            resolve_relative(mod, self.s.is_package, node.level, node.module)
+                            if node.level else node.module or "")
+                    elif isinstance(node, ast.ImportFrom):
                         self.s.import_forms[alias.asname or alias.name] = (node.module or "", node.level, alias.name)
                     elif alias.asname:
                         self.s.import_forms[alias.asname] = (alias.name, 0, None)
@@ -400,7 +417,7 @@ class _Summarizer:
             for n in node.body
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
         }
-        self.s.classes[qual] = Klass(qual, bases, methods, node.lineno)
+        self.s.classes[qual] = Klass(qual, bases, methods, node.lineno, _attr_types(node, b))
         for dec in node.decorator_list:
             _ExprScanner(self, b, None).scan(dec)
         for base in node.bases + [k.value for k in node.keywords]:
@@ -432,6 +449,15 @@ class _Summarizer:
             is_async=isinstance(node, ast.AsyncFunctionDef),
             cls=cls,
         )
+        earlier = self.s.functions.pop(qual, None)
+        if earlier is not None:
+            # ``def f`` again: the name now means this one, but the decorators already ran on the
+            # first (two routes both named ``get_item``), so the first stays under a name of its own
+            earlier.qualname = f"{qual}@{earlier.line}"
+            self.s.functions[earlier.qualname] = earlier
+            for reg in self.s.registrations:
+                if reg.target == qual and reg.line == earlier.line:
+                    reg.target = earlier.qualname
         self.s.functions[qual] = fn
         outer = _ExprScanner(self, b, None)
         for dec in node.decorator_list:
@@ -528,6 +554,8 @@ class _Summarizer:
         last = (qual or dotted(func) or "").rsplit(".", 1)[-1]
         if last in TASK_DECORATOR_NAMES:
             fn.is_task = True
+        if last in ("property", "cached_property"):
+            fn.is_property = True
         reg = lambda kind, owner=None: self.s.registrations.append(  # noqa: E731
             Registration(kind, fn.qualname, fn.line, fn.col, owner)
         )
@@ -554,6 +582,72 @@ class _Summarizer:
             reg("exception", owner)
 
 
+def _annotation_class(ann: Optional[ast.expr], b: Bindings) -> Optional[str]:
+    """The class an annotation names: ``T``, ``Optional[T]``, ``T | None``, ``Annotated[T, ...]``."""
+    if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+        try:
+            ann = ast.parse(ann.value, mode="eval").body
+        except SyntaxError:
+            return None
+    if isinstance(ann, ast.BinOp):
+        ann = ann.left if not (isinstance(ann.left, ast.Constant) and ann.left.value is None) else ann.right
+    if isinstance(ann, ast.Subscript):
+        head = (b.qualify(ann.value) or "").rsplit(".", 1)[-1]
+        if head in ("Optional", "Annotated"):
+            inner = ann.slice
+            return _annotation_class(inner.elts[0] if isinstance(inner, ast.Tuple) and inner.elts else inner, b)
+        return None
+    qual = b.qualify(ann) if ann is not None else None
+    return qual if qual and qual.rsplit(".", 1)[-1][:1].isupper() else None
+
+
+def _attr_types(node: ast.ClassDef, b: Bindings) -> Dict[str, str]:
+    """``self.<attr>`` -> class, read from the class body and its methods' assignments."""
+    out: Dict[str, str] = {}
+    for stmt in node.body:
+        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+            found = _annotation_class(stmt.annotation, b)
+            if found:
+                out[stmt.target.id] = found
+    for method in node.body:
+        if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) or not method.args.args:
+            continue
+        this = method.args.args[0].arg
+        params: Dict[str, str] = {}
+        args = method.args
+        positional = args.posonlyargs + args.args
+        defaults = dict(zip([a.arg for a in positional][len(positional) - len(args.defaults):], args.defaults))
+        defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
+        for arg in positional + args.kwonlyargs:
+            found = _annotation_class(arg.annotation, b)
+            default = defaults.get(arg.arg)
+            if found is None and isinstance(default, ast.Call) and default.args \
+                    and b.qualify(default.func) in DEPENDS:
+                found = _annotation_class(default.args[0], b)  # repo = Depends(Repo)
+            if found:
+                params[arg.arg] = found
+        for sub in ast.walk(method):
+            if isinstance(sub, ast.Assign):
+                targets, value, ann = sub.targets, sub.value, None
+            elif isinstance(sub, ast.AnnAssign):
+                targets, value, ann = [sub.target], sub.value, sub.annotation
+            else:
+                continue
+            for target in targets:
+                if not (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+                        and target.value.id == this):
+                    continue
+                found = _annotation_class(ann, b) if ann is not None else None
+                if found is None and isinstance(value, ast.Name):
+                    found = params.get(value.id)
+                inner = value.value if isinstance(value, ast.Await) else value
+                if found is None and isinstance(inner, ast.Call):
+                    found = _annotation_class(inner.func, b)
+                if found:
+                    out.setdefault(target.attr, found)
+    return out
+
+
 def _fnmatch(name: str, pattern: str) -> bool:
     import fnmatch
 
@@ -570,6 +664,15 @@ class _ExprScanner(ast.NodeVisitor):
 
     def scan(self, node: ast.AST) -> None:
         self.visit(node)
+
+    def held_class(self, node: ast.AST) -> Optional[str]:
+        """The class ``self.<attr>`` holds, in a method whose class says so."""
+        fn = self.fn
+        if fn is None or not fn.cls or not fn.params or fn.cls not in self.o.s.classes:
+            return None
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == fn.params[0]:
+            return self.o.s.classes[fn.cls].attr_types.get(node.attr)
+        return None
 
     def visit_FunctionDef(self, node):  # nested defs are their own scope
         return
@@ -641,7 +744,7 @@ class _ExprScanner(ast.NodeVisitor):
         if not isinstance(func, ast.Attribute):
             return
         attr = func.attr
-        owner = b.qualify(func.value) or dotted(func.value)
+        owner = self.held_class(func.value) or b.qualify(func.value) or dotted(func.value)
         if attr in ADD_ROUTE_METHODS:
             endpoint = node.args[1] if len(node.args) > 1 else _kw(node, "endpoint")
             if endpoint is not None:
@@ -678,6 +781,7 @@ class _FunctionBody(ast.NodeVisitor):
         self.if_depth = 0
         self.scanner = _ExprScanner(owner, b, fn)
         self.none_guards: List[Optional[str]] = []
+        self.guard_attrs: List[List[str]] = []
 
     def run(self) -> None:
         # locals: names bound in the body shadow module-level names
@@ -704,6 +808,9 @@ class _FunctionBody(ast.NodeVisitor):
     def visit_If(self, node: ast.If) -> None:
         self.visit(node.test)
         self.if_depth += 1
+        self.guard_attrs.append([sub.attr for sub in ast.walk(node.test)
+                                 if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name)
+                                 and self._is_self(sub.value.id)])
         test = node.test
         guard = None
         if (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and len(test.ops) == 1
@@ -717,6 +824,7 @@ class _FunctionBody(ast.NodeVisitor):
         for stmt in node.orelse:
             self.visit(stmt)
         self.none_guards.pop()
+        self.guard_attrs.pop()
         self.if_depth -= 1
 
     # -- origins ------------------------------------------------------------------------
@@ -771,7 +879,19 @@ class _FunctionBody(ast.NodeVisitor):
                 cls = self.fn.param_types[name]
             if cls:
                 return f"{cls}.{func.attr}"
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Attribute) \
+                and isinstance(func.value.value, ast.Name) and self._is_self(func.value.value.id):
+            held = self.o.s.classes[self.fn.cls].attr_types.get(func.value.attr)
+            if held:
+                return f"{held}.{func.attr}"
         return self.b.qualify(func)
+
+    def _is_self(self, name: str) -> bool:
+        """``name`` is the instance a method was called on (not ``cls``, not a static method)."""
+        fn = self.fn
+        return bool(fn.cls and fn.params and name == fn.params[0] and fn.cls in self.o.s.classes
+                    and fn.name != "__new__" and not any(d.rsplit(".", 1)[-1] in ("staticmethod", "classmethod")
+                                                         for d in fn.decorators))
 
     # -- statements ---------------------------------------------------------------------
     def visit_For(self, node) -> None:
@@ -832,11 +952,25 @@ class _FunctionBody(ast.NodeVisitor):
                 if attr is not None:
                     site.stores.append(("state", attr))
                     self.o.s.state_ctors[attr] = site.ctor
+                elif isinstance(target.value, ast.Name) and self._is_self(target.value.id):
+                    site.stores.append(("self", target.attr))
+                elif isinstance(target.value, ast.Name) and "<locals>" not in (self.b.qualify(target) or "<locals>"):
+                    site.stores.append(("global", self.b.qualify(target)))  # cache.client = Redis(...)
                 else:
                     site.stores.append(("attr", target.attr))
                 site.guarded = site.guarded or self.if_depth > 0
             elif attr is not None and origin and origin[0] == "call":
                 pass
+        elif isinstance(target, ast.Subscript) and site is not None:
+            # a keyed cache: ``self._clients[url] = Redis(...)``, ``_CLIENTS[key] = ...``
+            root = target.value
+            while isinstance(root, (ast.Attribute, ast.Subscript)):
+                root = root.value
+            if isinstance(root, ast.Name):
+                if self._is_self(root.id):
+                    site.stores.append(("self", "[]"))
+                elif root.id in self.fn.params or root.id in self.globals or root.id not in self.fn.assigns:
+                    site.stores.append(("item", root.id))  # cls, a module-level dict, a registry handed in
         elif isinstance(target, (ast.Tuple, ast.List)):
             for elt in target.elts:
                 self._bind(elt, None, elt)
@@ -976,6 +1110,8 @@ class _FunctionBody(ast.NodeVisitor):
         if callee:
             self.fn.calls.append((callee, node.lineno))
             self.fn.call_sites.append((callee, node.lineno, node.col_offset))
+            for attrs in self.guard_attrs:
+                self.fn.guarded_calls.extend((callee, attr) for attr in attrs)
 
     def _master_for(self, node: ast.Call) -> Optional[Ctor]:
         func = node.func
@@ -1026,6 +1162,7 @@ class _FunctionBody(ast.NodeVisitor):
         if pool_arg is not None and site.pool_origin is None:
             site.pool_origin = ("unknown",)
         site.keywords = [k.arg or "**" for k in node.keywords]
+        site.written = _text(node.func)
         site.arg_names = self._names_in([*node.args, *[k.value for k in node.keywords]])
         site.none_guard = next((g for g in reversed(self.none_guards) if g), None)
         self.site_of[id(node)] = len(self.fn.sites)
@@ -1049,6 +1186,11 @@ class _FunctionBody(ast.NodeVisitor):
 
     def visit_Lambda(self, node):
         self.visit(node.body)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name) and self._is_self(node.value.id):
+            self.fn.self_reads.add(node.attr)
+        self.generic_visit(node)
 
 
 _BUILTINS = frozenset(dir(__import__("builtins")))
