@@ -388,6 +388,10 @@ class Project:
             dep = self.param_dependency(fn, param, mod.name)
             if dep:
                 out.extend(self._dependency_targets(dep, mod.name))
+        # a class handed to a project callable is built by it
+        for callee, ref in fn.class_args:
+            if self.canonical(ref, mod.name) in self.classes and self.callable_targets(callee, mod.name):
+                out.extend(self._dependency_targets(ref, mod.name))
         # ``self.client`` runs a property of that name
         if fn.cls:
             for attr in fn.self_reads:

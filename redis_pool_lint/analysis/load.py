@@ -224,10 +224,21 @@ def read_source(path: str) -> bytes:
 
 
 def parse_source(data: bytes, path: str) -> ast.Module:
-    """Parse like the interpreter does (BOM, coding cookie), quietly."""
+    """Parse like the interpreter does (BOM, coding cookie), quietly; code for a newer Python
+    is read through libcst (``downlevel``), so a 3.14 codebase is analysed under 3.11."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return ast.parse(data, filename=path, type_comments=False)
+        try:
+            return ast.parse(data, filename=path, type_comments=False)
+        except SyntaxError as exc:
+            if isinstance(exc, UnicodeDecodeError) or "null bytes" in (exc.msg or ""):
+                raise
+            from .downlevel import parse_newer
+
+            tree = parse_newer(data, path)
+            if tree is None:
+                raise
+            return tree
 
 
 #: Syntax errors that no newer Python accepts either (or Python 2 code): no "run under a newer
@@ -434,7 +445,7 @@ def _links(job: _Job, path: str) -> "Tuple[Tuple[str, bool], List[str], bool]":
 def _summarize(job: _Job, item: "Tuple[str, Tuple[str, bool]]") -> "Tuple[ModuleSummary, bytes] | ParseError":
     """Step 3, the selected modules: parse and summarise, with the bytes parsed (the fixer
     rewrites exactly those); a ``ParseError`` when it cannot."""
-    path, (name, is_package) = item
+    path, (name, is_package), *known = item
     try:
         data = job.read(path)
         tree = parse_source(data, path)
@@ -443,7 +454,8 @@ def _summarize(job: _Job, item: "Tuple[str, Tuple[str, bool]]") -> "Tuple[Module
     except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError, LookupError) as exc:
         return ParseError(path, describe_error(exc))
     try:
-        summary = summarize(tree, name, path, is_package, job.settings.extra_factories, job.settings.extra_routes)
+        summary = summarize(tree, name, path, is_package, job.settings.extra_factories, job.settings.extra_routes,
+                            known[0] if known else None)
     except RecursionError:
         return ParseError(path, "cannot analyse: expressions nested too deeply")
     return summary, data if job.keep_sources else None
@@ -539,11 +551,35 @@ def _build(result: ProjectResult, files: List[str], job: _Job, workers, progress
         batch = [p for p in forward_targets(fresh, parsed, names, by_name) if p not in result.errors]
         if not batch:
             break
+    _with_client_subclasses(parsed, result, job, workers)
     summaries = [parsed[p] for p in readable if p in parsed]
     project = Project(summaries, packages_of(modules))
     result.project = project
     result.findings = detect(project, result.root)
     return result
+
+
+def _with_client_subclasses(parsed: Dict[str, ModuleSummary], result: ProjectResult, job: _Job, workers) -> None:
+    """A second look at the modules that name a client subclass defined elsewhere in the
+    project (``class FailoverRedis(Redis)`` in one module, ``FailoverRedis(...)`` in another):
+    they are summarised again knowing what it builds. Rare, so nothing is paid when absent."""
+    known = {q: c for s in parsed.values() for q, c in s.client_classes.items()}
+    if not known:
+        return
+    words = re.compile(b"|".join(re.escape(q.rsplit(".", 1)[-1].encode()) for q in known))
+    again = []
+    for path, summary in parsed.items():
+        if all(q.startswith(summary.name + ".") for q in known):
+            continue  # defined here: the first pass knew them
+        try:
+            if words.search(job.read(path)):
+                again.append((path, (summary.name, summary.is_package), known))
+        except OSError:
+            continue
+    for (path, _, _), done in zip(again, workers.map(_summarize, again)):
+        if not isinstance(done, ParseError):
+            summary, data = done
+            parsed[path] = result.summaries[path] = summary
 
 
 def _list_files(root: str, settings: Settings, extra_files: Sequence[str], dedupe_links: bool,

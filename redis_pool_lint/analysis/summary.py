@@ -157,6 +157,9 @@ class Function:
     #: calls made under ``if`` tests that read ``self.<attr>``: (callee, attr), the lazy
     #: singleton whose guard sits in the caller (``if not self.redis: self.connect()``)
     guarded_calls: List[Tuple[str, str]] = field(default_factory=list)
+    #: classes handed to a call as arguments: (callee, class), instantiated by the callee
+    #: (``Service(Cache)`` whose ``__init__`` does ``self.cache = cache_cls()``)
+    class_args: List[Tuple[str, str]] = field(default_factory=list)
     #: ``self.<attr>`` it reads: a property of that name runs then
     self_reads: Set[str] = field(default_factory=set)
     is_property: bool = False
@@ -229,6 +232,8 @@ class ModuleSummary:
     import_forms: Dict[str, Tuple[str, int, Optional[str]]] = field(default_factory=dict)
     #: module-level Sentinel instances: qualified name -> flavor
     sentinels: Dict[str, str] = field(default_factory=dict)
+    #: classes defined here that extend a client or pool class: qualified name -> Ctor
+    client_classes: Dict[str, Ctor] = field(default_factory=dict)
     #: modules whose names ``from m import *`` re-exports (absolute, as written)
     star_imports: List[str] = field(default_factory=list)
 
@@ -283,9 +288,10 @@ def _kw(call: ast.Call, name: str) -> Optional[ast.expr]:
 
 class _Summarizer:
     def __init__(self, name: str, path: str, is_package: bool, extra_factories: Sequence[str],
-                 extra_routes: Sequence[str]) -> None:
+                 extra_routes: Sequence[str], client_classes: Optional[Dict[str, Ctor]] = None) -> None:
         self.s = ModuleSummary(name=name, path=path, is_package=is_package)
         self.extra_factories = tuple(extra_factories)
+        self.known: Dict[str, Ctor] = dict(client_classes or {})
         self.extra_routes = tuple(extra_routes)
         self.module_bindings = Bindings()
 
@@ -312,6 +318,7 @@ class _Summarizer:
         for name, target in b.names.items():
             if not target.startswith(mod + ".") or target.count(".") > mod.count(".") + 1:
                 self.s.exports[name] = target
+        self._client_subclasses(body, b)
         for node in _toplevel(body):
             if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -320,6 +327,32 @@ class _Summarizer:
                         self._module_assign(target.id, node.value, b)
         self._scope(body, b, None, None)
         return self.s
+
+    def classify(self, qual: Optional[str]) -> Optional[Ctor]:
+        """What a call builds: redis-py's own classes, or a project subclass of one
+        (``class FailoverRedis(Redis)``, ``TracedRedis.from_pool(pool)``)."""
+        found = classify(qual, self.extra_factories)
+        if found is not None or not self.known or not qual:
+            return found
+        if qual in self.known:
+            return self.known[qual]
+        cls, _, method = qual.rpartition(".")
+        base = self.known.get(cls)
+        if base is not None and (method in ("from_url", "from_pool") and base.kind == "client"
+                                 or method == "from_url" and base.kind == "pool"):
+            return Ctor(base.kind, base.flavor, method, base.library)
+        return None
+
+    def _client_subclasses(self, body: Sequence[ast.stmt], b: Bindings) -> None:
+        """Module-level classes that extend a client or pool class build what their base builds."""
+        for node in body:
+            if isinstance(node, ast.ClassDef):
+                for base in node.bases:
+                    ctor = self.classify(b.qualify(base))
+                    if ctor is not None and ctor.method == "init":
+                        self.known[f"{self.s.name}.{node.name}"] = ctor
+                        self.s.client_classes[f"{self.s.name}.{node.name}"] = ctor
+                        break
 
     def _note_framework(self, node: ast.AST) -> None:
         names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
@@ -331,7 +364,7 @@ class _Summarizer:
         inner = value.value if isinstance(value, ast.Await) else value
         if isinstance(inner, ast.Call):
             callee = b.qualify(inner.func)
-            ctor = classify(callee, self.extra_factories) or self._master_for(inner, b)
+            ctor = self.classify(callee) or self._master_for(inner, b)
             if ctor is not None:
                 self.s.redis_globals[name] = ctor
                 self.s.global_sites[name] = (inner.lineno, inner.col_offset,
@@ -1074,7 +1107,7 @@ class _FunctionBody(ast.NodeVisitor):
             self.visit(child)
         self.scanner.register(node)
         callee_qual = self.b.qualify(node.func)
-        ctor = classify(callee_qual, self.o.extra_factories) or self._master_for(node)
+        ctor = self.o.classify(callee_qual) or self._master_for(node)
         if ctor is not None:
             self._new_site(node, ctor, callee_qual or _text(node.func))
             return
@@ -1108,6 +1141,11 @@ class _FunctionBody(ast.NodeVisitor):
                 self.fn.closes.append(Close(node.lineno, node.col_offset, origin, "enter", _text(node.args[0])))
         callee = self.callee(func)
         if callee:
+            for arg in node.args:
+                if isinstance(arg, (ast.Name, ast.Attribute)):
+                    ref = self.b.qualify(arg)
+                    if ref and "<locals>" not in ref and ref.rsplit(".", 1)[-1][:1].isupper():
+                        self.fn.class_args.append((callee, ref))
             self.fn.calls.append((callee, node.lineno))
             self.fn.call_sites.append((callee, node.lineno, node.col_offset))
             for attrs in self.guard_attrs:
@@ -1204,5 +1242,8 @@ def _text(node: ast.AST) -> str:
 
 
 def summarize(tree: ast.Module, name: str, path: str, is_package: bool = False,
-              extra_factories: Sequence[str] = (), extra_routes: Sequence[str] = ()) -> ModuleSummary:
-    return _Summarizer(name, path, is_package, extra_factories, extra_routes).run(tree)
+              extra_factories: Sequence[str] = (), extra_routes: Sequence[str] = (),
+              client_classes: Optional[Dict[str, Ctor]] = None) -> ModuleSummary:
+    """``client_classes``: subclasses of client and pool classes defined in other modules of
+    the project (qualified name -> what they build), found by a first pass."""
+    return _Summarizer(name, path, is_package, extra_factories, extra_routes, client_classes).run(tree)
