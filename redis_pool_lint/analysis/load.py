@@ -105,8 +105,9 @@ def _marked_ancestor(folder: str) -> Optional[str]:
 
 def find_root(path: str, fallbacks: Sequence[str] = ()) -> str:
     """The nearest ancestor with a project marker, else the outermost of the given paths and the
-    working folder that contains ``path`` (``flake8 app/x.py`` run at the top of a project with no
-    marker sees the same project as ``check .``)."""
+    working folder that contains ``path``, when that folder looks like an application's top
+    (``flake8 app/x.py`` at the top of an app with only a requirements.txt sees the same project
+    as ``check .``)."""
     path = os.path.abspath(path)
     here = path if os.path.isdir(path) else os.path.dirname(path)
     marked = _marked_ancestor(here)
@@ -122,11 +123,17 @@ def find_root(path: str, fallbacks: Sequence[str] = ()) -> str:
     return best or here
 
 
+#: Files that mark the top of an application without packaging metadata (no pyproject.toml).
+APP_MARKERS = ("requirements.txt", "Pipfile", "poetry.lock", "uv.lock", "manage.py", "main.py", "app.py")
+
+
 def _cwd() -> Tuple[str, ...]:
+    """The working folder, when it looks like the top of an application: never a home folder."""
     try:
-        return (os.getcwd(),)
+        cwd = os.getcwd()
     except OSError:  # the working folder was removed
         return ()
+    return (cwd,) if any(os.path.isfile(os.path.join(cwd, m)) for m in APP_MARKERS) else ()
 
 
 @functools.lru_cache(maxsize=64)
