@@ -177,8 +177,23 @@ class _Detector:
                         canon = self.p.canonical(reg.target, mod.name)
                         if canon in classes:
                             found.add(canon)
-            self._per_request = found
+            # a class whose ``__new__`` or metaclass hands out one instance is never per request
+            self._per_request = {c for c in found if not self._one_instance(c)}
         return self._per_request
+
+    def _one_instance(self, cls: str) -> bool:
+        if self.p._inherited(f"{cls}.__new__", cls.rpartition(".")[0]):
+            return True
+        seen = set()
+        while cls in self.p.classes and cls not in seen:
+            seen.add(cls)
+            klass = self.p.classes[cls]
+            if klass.metaclass and "singleton" in klass.metaclass.lower():
+                return True
+            if not klass.bases:
+                break
+            cls = self.p.canonical(klass.bases[0], cls.rpartition(".")[0])
+        return False
 
     # -- passes -----------------------------------------------------------------------------
     def run(self) -> Dict[str, List[Finding]]:

@@ -177,6 +177,8 @@ class Klass:
     #: ``self.<attr>`` -> the class it holds, from annotations, constructor parameters and
     #: ``self.x = SomeClass(...)`` (so ``self.repo.get()`` resolves to ``Repo.get``)
     attr_types: Dict[str, str] = field(default_factory=dict)
+    #: ``metaclass=...`` as qualified (a Singleton metaclass makes every call return one object)
+    metaclass: Optional[str] = None
 
 
 @dataclass
@@ -450,7 +452,8 @@ class _Summarizer:
             for n in node.body
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
         }
-        self.s.classes[qual] = Klass(qual, bases, methods, node.lineno, _attr_types(node, b))
+        meta = next((b.qualify(k.value) or dotted(k.value) for k in node.keywords if k.arg == "metaclass"), None)
+        self.s.classes[qual] = Klass(qual, bases, methods, node.lineno, _attr_types(node, b), meta)
         for dec in node.decorator_list:
             _ExprScanner(self, b, None).scan(dec)
         for base in node.bases + [k.value for k in node.keywords]:
