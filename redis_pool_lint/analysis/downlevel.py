@@ -10,6 +10,7 @@ lose their type parameters, ``type X = Y`` becomes ``X = Y``, and f-strings a ol
 from __future__ import annotations
 
 import ast
+import re
 from typing import Optional
 
 import libcst as cst
@@ -50,8 +51,37 @@ def _placeholder(node: cst.CSTNode) -> cst.SimpleString:
     return cst.SimpleString('"""' + "\n" * lines + '"""' if lines else '""')
 
 
+_EXCEPT = re.compile(rb"^([ \t]*except\*?[ \t]+)(?!\()([^:#\n]+?,[^:#\n]+?)([ \t]*:)", re.M)
+_TYPE_ALIAS = re.compile(rb"^([ \t]*)type[ \t]+([A-Za-z_]\w*)[ \t]*(\[[^=\n]*\])?[ \t]*=", re.M)
+_GENERIC = re.compile(rb"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+[A-Za-z_]\w*(\[)", re.M)
+
+
+def _quick(data: bytes) -> bytes:
+    """The common cases by text, line for line (libcst costs 0.2 s a file): unparenthesised
+    ``except``, ``type`` aliases, type parameters closed on their own line."""
+    data = _EXCEPT.sub(rb"\1(\2)\3", data)
+    data = _TYPE_ALIAS.sub(rb"\1\2 =", data)
+    out, last = [], 0
+    for m in _GENERIC.finditer(data):
+        depth, i = 0, m.start(1)
+        while i < len(data) and data[i:i + 1] != b"\n":
+            depth += {b"[": 1, b"]": -1}.get(data[i:i + 1], 0)
+            if depth == 0:
+                break
+            i += 1
+        if depth == 0 and i < len(data):
+            out.append(data[last:m.start(1)])
+            last = i + 1
+    out.append(data[last:])
+    return b"".join(out)
+
+
 def parse_newer(data: bytes, path: str) -> Optional[ast.Module]:
     """The module as this Python's ``ast`` would see it, if libcst reads it; else None."""
+    try:
+        return ast.parse(_quick(data), filename=path, type_comments=False)
+    except (SyntaxError, ValueError):
+        pass
     try:
         module = cst.parse_module(data)
         code = module.visit(_Downlevel()).code

@@ -163,6 +163,8 @@ class Function:
     #: ``self.<attr>`` it reads: a property of that name runs then
     self_reads: Set[str] = field(default_factory=set)
     is_property: bool = False
+    #: a method whose first parameter is the instance (not static, class method or ``__new__``)
+    binds_self: bool = False
     #: locals assigned exactly once: name -> (span of the value, names the value reads)
     assigns: Dict[str, Optional[Tuple[Tuple[int, int, int, int], List[Tuple[str, Optional[str]]]]]] = \
         field(default_factory=dict)
@@ -174,9 +176,6 @@ class Klass:
     bases: List[str]
     methods: Dict[str, str]
     line: int
-    #: ``self.<attr>`` -> the class it holds, from annotations, constructor parameters and
-    #: ``self.x = SomeClass(...)`` (so ``self.repo.get()`` resolves to ``Repo.get``)
-    attr_types: Dict[str, str] = field(default_factory=dict)
     #: ``metaclass=...`` as qualified (a Singleton metaclass makes every call return one object)
     metaclass: Optional[str] = None
 
@@ -294,6 +293,8 @@ class _Summarizer:
         self.s = ModuleSummary(name=name, path=path, is_package=is_package)
         self.extra_factories = tuple(extra_factories)
         self.known: Dict[str, Ctor] = dict(client_classes or {})
+        self.class_nodes: Dict[str, Tuple[ast.ClassDef, Bindings]] = {}
+        self._attr_types: Dict[str, Dict[str, str]] = {}
         self.extra_routes = tuple(extra_routes)
         self.module_bindings = Bindings()
 
@@ -329,6 +330,15 @@ class _Summarizer:
                         self._module_assign(target.id, node.value, b)
         self._scope(body, b, None, None)
         return self.s
+
+    def attr_types(self, cls: str) -> Dict[str, str]:
+        """``self.<attr>`` -> the class it holds (so ``self.repo.get()`` is ``Repo.get``), read
+        from the class the first time a method asks."""
+        found = self._attr_types.get(cls)
+        if found is None:
+            node = self.class_nodes.get(cls)
+            found = self._attr_types[cls] = _attr_types(*node) if node else {}
+        return found
 
     def classify(self, qual: Optional[str]) -> Optional[Ctor]:
         """What a call builds: redis-py's own classes, or a project subclass of one
@@ -453,7 +463,8 @@ class _Summarizer:
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
         }
         meta = next((b.qualify(k.value) or dotted(k.value) for k in node.keywords if k.arg == "metaclass"), None)
-        self.s.classes[qual] = Klass(qual, bases, methods, node.lineno, _attr_types(node, b), meta)
+        self.s.classes[qual] = Klass(qual, bases, methods, node.lineno, meta)
+        self.class_nodes[qual] = (node, b)
         for dec in node.decorator_list:
             _ExprScanner(self, b, None).scan(dec)
         for base in node.bases + [k.value for k in node.keywords]:
@@ -535,10 +546,10 @@ class _Summarizer:
                 self.s.owners.add(owner)
         if node.returns is not None:
             outer.scan(node.returns)
-        if cls and all_args and not any(
-            isinstance(d, ast.Name) and d.id == "staticmethod" for d in node.decorator_list
-        ):
+        kinds = {(dotted(d) or "").rsplit(".", 1)[-1] for d in node.decorator_list}
+        if cls and all_args and "staticmethod" not in kinds:
             fn.param_types.setdefault(all_args[0].arg, cls)
+            fn.binds_self = "classmethod" not in kinds and node.name != "__new__" and cls in self.s.classes
         _FunctionBody(self, fn, local, node).run()
         # nested defs
         for child in _toplevel(node.body):
@@ -662,7 +673,7 @@ def _attr_types(node: ast.ClassDef, b: Bindings) -> Dict[str, str]:
                 found = _annotation_class(default.args[0], b)  # repo = Depends(Repo)
             if found:
                 params[arg.arg] = found
-        for sub in ast.walk(method):
+        for sub in _toplevel(method.body):  # statements only: an assignment is one
             if isinstance(sub, ast.Assign):
                 targets, value, ann = sub.targets, sub.value, None
             elif isinstance(sub, ast.AnnAssign):
@@ -707,7 +718,7 @@ class _ExprScanner(ast.NodeVisitor):
         if fn is None or not fn.cls or not fn.params or fn.cls not in self.o.s.classes:
             return None
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == fn.params[0]:
-            return self.o.s.classes[fn.cls].attr_types.get(node.attr)
+            return self.o.attr_types(fn.cls).get(node.attr)
         return None
 
     def visit_FunctionDef(self, node):  # nested defs are their own scope
@@ -818,6 +829,8 @@ class _FunctionBody(ast.NodeVisitor):
         self.scanner = _ExprScanner(owner, b, fn)
         self.none_guards: List[Optional[str]] = []
         self.guard_attrs: List[List[str]] = []
+        if not fn.cls:  # ``self.<attr>`` reads matter in methods only: skip the visit elsewhere
+            self.visit_Attribute = self.generic_visit
 
     def run(self) -> None:
         # locals: names bound in the body shadow module-level names
@@ -917,7 +930,7 @@ class _FunctionBody(ast.NodeVisitor):
                 return f"{cls}.{func.attr}"
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Attribute) \
                 and isinstance(func.value.value, ast.Name) and self._is_self(func.value.value.id):
-            held = self.o.s.classes[self.fn.cls].attr_types.get(func.value.attr)
+            held = self.o.attr_types(self.fn.cls).get(func.value.attr)
             if held:
                 return f"{held}.{func.attr}"
         return self.b.qualify(func)
@@ -925,9 +938,7 @@ class _FunctionBody(ast.NodeVisitor):
     def _is_self(self, name: str) -> bool:
         """``name`` is the instance a method was called on (not ``cls``, not a static method)."""
         fn = self.fn
-        return bool(fn.cls and fn.params and name == fn.params[0] and fn.cls in self.o.s.classes
-                    and fn.name != "__new__" and not any(d.rsplit(".", 1)[-1] in ("staticmethod", "classmethod")
-                                                         for d in fn.decorators))
+        return fn.binds_self and name == fn.params[0]
 
     # -- statements ---------------------------------------------------------------------
     def visit_For(self, node) -> None:
