@@ -257,6 +257,8 @@ class _Detector:
                 at_callers.add(str(i))
                 continue  # a factory and nothing else: its callers are where the bug was written
             code, detail = _role_code(scope.role, site, fn, scope.chain)
+            if code == "RPL105":
+                detail = self.chain(scope.chain)
             self.emit(code, mod, site.line, site.col, detail, fn, scope.role, site)
 
     def factory_callers(self, mod: ModuleSummary, fn: Function, site: Site, role: str) -> int:
@@ -287,16 +289,23 @@ class _Detector:
                                           else f"{self.rel(mod.path)}:{site.line}")
                 code, _ = _role_code(cscope.role, site, caller, cscope.chain)
                 if cscope.role == "handler":
-                    detail = f" `{short(caller_qual)}` through {through}, built by {where}"
+                    detail = f" {self.chain((caller_qual,))} through {through}, built by {where}"
                 elif cscope.role in ("dependency", "middleware"):
                     name = _dep_name(caller) if cscope.role == "dependency" else short(caller_qual)
                     detail = f"`{name}` (through {through}, built by {where})"
                 else:
-                    chain = " -> ".join(f"`{short(q)}`" for q in cscope.chain)
-                    detail = f"{chain} calling {through} (built by {where})"
+                    detail = f"{self.chain(cscope.chain)} calling {through} (built by {where})"
                 self.emit(code, cmod, line, col, detail, fn, role, site)
                 count += 1
         return count
+
+    def chain(self, quals: Tuple[str, ...]) -> str:
+        """``read_item` (GET /items/{id}) -> `load`: the route a chain starts at, as written."""
+        out = []
+        for q in quals:
+            route = self.p.routes.get(q)
+            out.append(f"`{short(q)}`" + (f" ({route})" if route else ""))
+        return " -> ".join(out)
 
     def rel(self, path: str) -> str:
         return os.path.relpath(path, self.root) if self.root else path

@@ -114,6 +114,8 @@ class Project:
         self.startups: List[Tuple[str, str, int, int]] = []  # (kind, qualname, line, col)
         self.shutdowns: List[str] = []
         self._callers: Optional[Dict[str, List[Tuple[str, int, int]]]] = None
+        #: handler -> ``GET /items/{id}``, as its decorator writes it (for messages)
+        self.routes: Dict[str, str] = {}
         self._compute_scope()
 
     # -- names ------------------------------------------------------------------------------
@@ -321,6 +323,8 @@ class Project:
                         continue
                     for target in self.callable_targets(reg.target, near):
                         seeds.append((target, Scope("handler", (target,), kind == "websocket")))
+                        if reg.route:
+                            self.routes.setdefault(target, reg.route)
                 elif kind == "dependency":
                     for target in self._dependency_targets(reg.target, near):
                         seeds.append((target, Scope("dependency", (target,))))

@@ -190,6 +190,7 @@ class Registration:
     line: int
     col: int
     owner: Optional[str] = None  # the receiver of a route decorator, to check it is a route owner
+    route: str = ""  # ``GET /items/{id}`` as the decorator writes it, for messages
 
 
 @dataclass
@@ -619,6 +620,11 @@ class _Summarizer:
         attr = func.attr
         if attr in ROUTE_METHODS:
             reg("websocket" if attr.startswith("websocket") else "handler", owner)
+            path = _const_str(call.args[0] if call.args else _kw(call, "path"))
+            if path is not None:
+                verb = "WS" if attr.startswith("websocket") else attr.upper() if attr not in (
+                    "api_route", "route") else "ROUTE"
+                self.s.registrations[-1].route = f"{verb} {path}"
         elif attr == "middleware" and _const_str(call.args[0] if call.args else None) == "http":
             reg("middleware")
         elif attr == "on_event":
