@@ -136,13 +136,17 @@ class _Detector:
         A guard is not a singleton by itself: ``if not self.redis: self.redis = Redis(...)`` on
         an instance made per request still builds a client per request.
         """
-        kinds = {kind for kind, _ in site.stores}
-        if "item" in kinds or site.guarded and kinds & {"global", "state", "attr"}:
+        return self.kept_once(fn, site.stores, site.guarded)
+
+    def kept_once(self, fn: Function, stores, guarded: bool) -> bool:
+        """Stored where it outlives the request, and only built when not there yet."""
+        kinds = {kind for kind, _ in stores}
+        if "item" in kinds or guarded and kinds & {"global", "state", "attr"}:
             return True
-        on_self = [name for kind, name in site.stores if kind == "self"]
+        on_self = [name for kind, name in stores if kind == "self"]
         if not on_self:
             return False
-        guarded = site.guarded or "[]" in on_self or bool(
+        guarded = guarded or "[]" in on_self or bool(
             set(on_self) & self.guarded_callers().get(fn.qualname, set()))
         return guarded and fn.cls not in self.per_request_classes()
 
@@ -252,20 +256,23 @@ class _Detector:
             if scope.role == "helper" and not _uses(fn, i) and any(
                     other.pool_origin == ("site", str(i)) for j, other in enumerate(fn.sites) if str(j) in at_callers):
                 continue  # the pool of a client reported at the factory's callers
-            reported = ("site", str(i)) in fn.returns and self.factory_callers(mod, fn, site, scope.role)
-            if reported and scope.role == "helper" and not _uses(fn, i):
+            reported, kept = self.factory_callers(mod, fn, site, scope.role) if ("site", str(i)) in fn.returns \
+                else (0, 0)
+            if (reported or kept) and scope.role == "helper" and not _uses(fn, i):
                 at_callers.add(str(i))
                 continue  # a factory and nothing else: its callers are where the bug was written
+                # (or keep what it returns once: a lazy singleton one call away)
             code, detail = _role_code(scope.role, site, fn, scope.chain)
             if code == "RPL105":
                 detail = self.chain(scope.chain)
             self.emit(code, mod, site.line, site.col, detail, fn, scope.role, site)
 
-    def factory_callers(self, mod: ModuleSummary, fn: Function, site: Site, role: str) -> int:
+    def factory_callers(self, mod: ModuleSummary, fn: Function, site: Site, role: str) -> Tuple[int, int]:
         """Report a factory's client where request-scope code calls the factory and uses what
         it returns (through callers that only pass it on), with the caller's role: the line a
-        reviewer of that file must change, whatever ``noqa`` the factory carries. How many."""
-        count = 0
+        reviewer of that file must change, whatever ``noqa`` the factory carries. How many were
+        reported, and how many callers keep the result once (a lazy singleton: no finding)."""
+        count = kept = 0
         built = f"`{site.written or site.callee}`"
         todo = [(fn.qualname, (fn.qualname,))]
         seen = {fn.qualname}
@@ -277,6 +284,11 @@ class _Detector:
                 cmod, caller = self.p.functions[caller_qual]
                 cscope = self.p.scopes[caller_qual]
                 if caller.is_cached:
+                    continue
+                stores = [(store, guarded) for callee, store, guarded in caller.call_stores
+                          if factory in self.p.callable_targets(callee, cmod.name)]
+                if stores and self.kept_once(caller, [st for st, _ in stores], any(g for _, g in stores)):
+                    kept += 1
                     continue
                 passes_on = any(o[0] == "call" and factory in self.p.callable_targets(o[1], cmod.name)
                                 for o in caller.returns)
@@ -297,7 +309,7 @@ class _Detector:
                     detail = f"{self.chain(cscope.chain)} calling {through} (built by {where})"
                 self.emit(code, cmod, line, col, detail, fn, role, site)
                 count += 1
-        return count
+        return count, kept
 
     def chain(self, quals: Tuple[str, ...]) -> str:
         """``read_item` (GET /items/{id}) -> `load`: the route a chain starts at, as written."""

@@ -157,6 +157,8 @@ class Function:
     #: calls made under ``if`` tests that read ``self.<attr>``: (callee, attr), the lazy
     #: singleton whose guard sits in the caller (``if not self.redis: self.connect()``)
     guarded_calls: List[Tuple[str, str]] = field(default_factory=list)
+    #: call results kept beyond the call: (callee, where, under an ``if``) (see ``_store_of``)
+    call_stores: List[Tuple[str, Origin, bool]] = field(default_factory=list)
     #: classes handed to a call as arguments: (callee, class), instantiated by the callee
     #: (``Service(Cache)`` whose ``__init__`` does ``self.cache = cache_cls()``)
     class_args: List[Tuple[str, str]] = field(default_factory=list)
@@ -968,15 +970,23 @@ class _FunctionBody(ast.NodeVisitor):
             if callee in APP_CLASSES:
                 self.o.s.apps.append(AppSite(owner, callee, value.lineno, value.col_offset,
                                              self.fn.qualname, [k.arg or "**" for k in value.keywords]))
-        if isinstance(target, ast.Name):
+        if isinstance(target, (ast.Tuple, ast.List)):
+            for elt in target.elts:
+                self._bind(elt, None, elt)
+            return
+        store = self._store_of(target)
+        if site is not None and store is not None:
+            site.stores.append(store)
+            if store[0] != "local":
+                site.guarded = site.guarded or self.if_depth > 0
+            if store[0] == "state":
+                self.o.s.state_ctors[store[1]] = site.ctor
+        elif origin is not None and origin[0] == "call" and store is not None and store[0] != "local":
+            # what a factory returned, kept: ``if _client is None: _client = make_client()``
+            self.fn.call_stores.append((origin[1], store, self.if_depth > 0))
+        if isinstance(target, ast.Name) and target.id not in self.globals:
             # a local from here on: it shadows a module-level name of the same spelling
-            if target.id not in self.globals:
-                self.b.names[target.id] = f"{self.fn.qualname}.<locals>.{target.id}"
-            if target.id in self.globals:
-                if site is not None:
-                    site.stores.append(("global", f"{self.o.s.name}.{target.id}"))
-                    site.guarded = site.guarded or self.if_depth > 0
-                return
+            self.b.names[target.id] = f"{self.fn.qualname}.<locals>.{target.id}"
             if target.id in self.fn.assigns or value is target or isinstance(value, ast.Name) and value is target:
                 self.fn.assigns[target.id] = None  # assigned more than once
             elif isinstance(value, ast.expr) and value is not target:
@@ -994,39 +1004,39 @@ class _FunctionBody(ast.NodeVisitor):
                     self.local[target.id] = ("instance", inst)
                 else:
                     self.local.pop(target.id, None)
-            if site is not None:
-                site.stores.append(("local", target.id))
         elif isinstance(target, ast.Attribute):
-            attr = state_attr(target)
             path = dotted(target)
             if path is not None and origin is not None:
                 self.local[path] = origin
-            if site is not None:
-                if attr is not None:
-                    site.stores.append(("state", attr))
-                    self.o.s.state_ctors[attr] = site.ctor
-                elif isinstance(target.value, ast.Name) and self._is_self(target.value.id):
-                    site.stores.append(("self", target.attr))
-                elif isinstance(target.value, ast.Name) and "<locals>" not in (self.b.qualify(target) or "<locals>"):
-                    site.stores.append(("global", self.b.qualify(target)))  # cache.client = Redis(...)
-                else:
-                    site.stores.append(("attr", target.attr))
-                site.guarded = site.guarded or self.if_depth > 0
-            elif attr is not None and origin and origin[0] == "call":
-                pass
-        elif isinstance(target, ast.Subscript) and site is not None:
-            # a keyed cache: ``self._clients[url] = Redis(...)``, ``_CLIENTS[key] = ...``
+
+    def _store_of(self, target: ast.AST) -> Optional[Origin]:
+        """Where an assignment keeps a value: ("local", n) | ("global", q) | ("state", attr) |
+        ("self", attr) | ("attr", attr) | ("item", container); ``self._clients[url] = ...`` is
+        ("self", "[]"), a keyed cache."""
+        if isinstance(target, ast.Name):
+            if target.id in self.globals:
+                return ("global", f"{self.o.s.name}.{target.id}")
+            return ("local", target.id)
+        if isinstance(target, ast.Attribute):
+            attr = state_attr(target)
+            if attr is not None:
+                return ("state", attr)
+            if isinstance(target.value, ast.Name) and self._is_self(target.value.id):
+                return ("self", target.attr)
+            qual = self.b.qualify(target) if isinstance(target.value, ast.Name) else None
+            if qual and "<locals>" not in qual:
+                return ("global", qual)  # cache.client = Redis(...)
+            return ("attr", target.attr)
+        if isinstance(target, ast.Subscript):
             root = target.value
             while isinstance(root, (ast.Attribute, ast.Subscript)):
                 root = root.value
             if isinstance(root, ast.Name):
                 if self._is_self(root.id):
-                    site.stores.append(("self", "[]"))
-                elif root.id in self.fn.params or root.id in self.globals or root.id not in self.fn.assigns:
-                    site.stores.append(("item", root.id))  # cls, a module-level dict, a registry handed in
-        elif isinstance(target, (ast.Tuple, ast.List)):
-            for elt in target.elts:
-                self._bind(elt, None, elt)
+                    return ("self", "[]")
+                if root.id in self.fn.params or root.id in self.globals or root.id not in self.fn.assigns:
+                    return ("item", root.id)  # cls, a module-level dict, a registry handed in
+        return None
 
     def _instance(self, value: ast.AST) -> Optional[str]:
         if isinstance(value, ast.Await):
