@@ -104,17 +104,17 @@ def _marked_ancestor(folder: str) -> Optional[str]:
 
 
 def find_root(path: str, fallbacks: Sequence[str] = ()) -> str:
-    """The nearest ancestor with a project marker, else the outermost of the given paths and the
-    working folder that contains ``path``, when that folder looks like an application's top
-    (``flake8 app/x.py`` at the top of an app with only a requirements.txt sees the same project
-    as ``check .``)."""
+    """The nearest ancestor with a project marker; else the nearest with an application's
+    requirements (``requirements.txt``, ``Pipfile``, a lock file: an app deployed without
+    packaging metadata, so ``flake8 app/x.py`` sees the same app as ``check .``); else the
+    given path that contains ``path``."""
     path = os.path.abspath(path)
     here = path if os.path.isdir(path) else os.path.dirname(path)
-    marked = _marked_ancestor(here)
+    marked = _marked_ancestor(here) or _app_ancestor(here)
     if marked is not None:
         return marked
     best = None
-    for given in (*fallbacks, *_cwd()):
+    for given in fallbacks:
         given = os.path.abspath(given)
         base = given if os.path.isdir(given) else os.path.dirname(given)
         if (here + os.sep).startswith(base.rstrip(os.sep) + os.sep) or here == base:
@@ -123,17 +123,16 @@ def find_root(path: str, fallbacks: Sequence[str] = ()) -> str:
     return best or here
 
 
-#: Files that mark the top of an application without packaging metadata (no pyproject.toml).
-APP_MARKERS = ("requirements.txt", "Pipfile", "poetry.lock", "uv.lock", "manage.py", "main.py", "app.py")
+#: Files at the top of an application deployed without packaging metadata.
+APP_MARKERS = ("requirements.txt", "Pipfile", "poetry.lock", "uv.lock")
 
 
-def _cwd() -> Tuple[str, ...]:
-    """The working folder, when it looks like the top of an application: never a home folder."""
-    try:
-        cwd = os.getcwd()
-    except OSError:  # the working folder was removed
-        return ()
-    return (cwd,) if any(os.path.isfile(os.path.join(cwd, m)) for m in APP_MARKERS) else ()
+@functools.lru_cache(maxsize=4096)
+def _app_ancestor(folder: str) -> Optional[str]:
+    if any(os.path.isfile(os.path.join(folder, m)) for m in APP_MARKERS):
+        return folder
+    parent = os.path.dirname(folder)
+    return None if parent == folder else _app_ancestor(parent)
 
 
 @functools.lru_cache(maxsize=64)
