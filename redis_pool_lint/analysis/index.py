@@ -392,6 +392,11 @@ class Project:
             dep = self.param_dependency(fn, param, mod.name)
             if dep:
                 out.extend(self._dependency_targets(dep, mod.name))
+        # a function given as a parameter's default is there to be called
+        for ref in fn.default_refs:
+            canon = self.canonical(ref, mod.name)
+            if canon in self.functions:
+                out.append(canon)
         # a class handed to a project callable is built by it
         for callee, ref in fn.class_args:
             if self.canonical(ref, mod.name) in self.classes and self.callable_targets(callee, mod.name):

@@ -159,6 +159,8 @@ class Function:
     guarded_calls: List[Tuple[str, str]] = field(default_factory=list)
     #: call results kept beyond the call: (callee, where, under an ``if``) (see ``_store_of``)
     call_stores: List[Tuple[str, Origin, bool]] = field(default_factory=list)
+    #: project names given as parameter defaults (``session_factory=get_redis``): called by it
+    default_refs: List[str] = field(default_factory=list)
     #: classes handed to a call as arguments: (callee, class), instantiated by the callee
     #: (``Service(Cache)`` whose ``__init__`` does ``self.cache = cache_cls()``)
     class_args: List[Tuple[str, str]] = field(default_factory=list)
@@ -521,6 +523,10 @@ class _Summarizer:
             all_args.append(args.kwarg)
         for default in args.defaults + [d for d in args.kw_defaults if d is not None]:
             outer.scan(default)
+            if isinstance(default, (ast.Name, ast.Attribute)):
+                ref = b.qualify(default)  # session_factory=get_redis: a function it will call
+                if ref and "<locals>" not in ref:
+                    fn.default_refs.append(ref)
         local = Bindings(b)
         defaults = dict(zip([a.arg for a in (args.posonlyargs + args.args)][-len(args.defaults):] if args.defaults else [], args.defaults))
         defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
