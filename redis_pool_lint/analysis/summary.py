@@ -873,7 +873,7 @@ class _FunctionBody(ast.NodeVisitor):
         self.if_depth += 1
         self.guard_attrs.append([sub.attr for sub in ast.walk(node.test)
                                  if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name)
-                                 and self._is_self(sub.value.id)])
+                                 and self._is_self(sub.value.id)] if self.fn.binds_self else [])
         test = node.test
         guard = None
         if (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and len(test.ops) == 1
@@ -1178,9 +1178,10 @@ class _FunctionBody(ast.NodeVisitor):
         callee = self.callee(func)
         if callee:
             for arg in node.args:
-                if isinstance(arg, (ast.Name, ast.Attribute)):
+                name = arg.id if isinstance(arg, ast.Name) else arg.attr if isinstance(arg, ast.Attribute) else ""
+                if name[:1].isupper():
                     ref = self.b.qualify(arg)
-                    if ref and "<locals>" not in ref and ref.rsplit(".", 1)[-1][:1].isupper():
+                    if ref and "<locals>" not in ref:
                         self.fn.class_args.append((callee, ref))
             self.fn.calls.append((callee, node.lineno))
             self.fn.call_sites.append((callee, node.lineno, node.col_offset))
