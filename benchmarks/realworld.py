@@ -3,7 +3,10 @@
     python benchmarks/realworld.py --corpus CORPUS [--manifest M.json ...] [--flake8] [--fix]
 
 ``CORPUS`` holds one folder per repository, named ``owner__repo`` (what
-``shared/realworld/export`` writes). The manifests are lists of labelled files
+``shared/realworld/export`` writes; export the project's own manifest with
+``export --mirrors M --out EXTRA --manifest benchmarks/realworld.json``, its commits pinned).
+Repositories of a manifest that are not in ``CORPUS`` are listed and left out. The manifests are
+lists of labelled files
 (``repo``, ``commit``, ``path``, ``lines.construction``, ``lines.handler``, ``kind``,
 ``verdict``, ``note``); the default is ``../shared/realworld/manifest.json`` and the project's own
 ``benchmarks/realworld.json``. Third-party code is only read from ``CORPUS``; nothing of it is
