@@ -199,10 +199,14 @@ def collect(paths: Sequence[str], settings: Settings, err,
             status = EXIT_ERROR
             continue
         unreadable: List["tuple[str, str]"] = []
-        found = iter_python_files(arg, settings, unreadable=unreadable) if os.path.isdir(arg) else [arg]
+        # Walked from its absolute path: exclude patterns with a slash are absolute (anchored
+        # at the current folder or the configuration file's, as flake8's), and must meet one.
+        top = os.path.abspath(arg)
+        found = iter_python_files(top, settings, unreadable=unreadable) if os.path.isdir(arg) else [top]
         for path in found:
-            targets.add(os.path.abspath(path), arg)
+            targets.add(path, arg)
         for folder, reason in unreadable:
+            folder = os.path.normpath(os.path.join(arg, os.path.relpath(folder, top)))
             err.write(f"{folder}: cannot read: {reason}\n")
             status = EXIT_ERROR
             if reported is not None:

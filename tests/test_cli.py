@@ -65,6 +65,29 @@ def test_excludes(project):
     assert {line.split(":")[0] for line in res.stdout.splitlines()} == {"./app.py"}
 
 
+@pytest.mark.parametrize("pattern", ["routers/legacy.py", "./routers/legacy.py", "*/legacy.py", "legacy.py",
+                                     "routers/leg*.py"])
+@pytest.mark.parametrize("where", [[], ["."], ["routers"]], ids=["no-path", "dot", "subfolder"])
+def test_extend_exclude_takes_a_path_from_the_current_folder(project, pattern, where):
+    """As flake8: a pattern with a slash is a path from where the command runs, however the
+    folder to check is written."""
+    (project / "routers").mkdir()
+    (project / "routers" / "legacy.py").write_text(BAD)
+    (project / "routers" / "orders.py").write_text(BAD)
+    res = run_tool("check", f"--extend-exclude={pattern}", *where, cwd=project)
+    files = {line.split(":")[0].lstrip("./") for line in res.stdout.splitlines()}
+    assert "routers/orders.py" in files and "routers/legacy.py" not in files, res.stdout
+    res = run_tool("fix", "--diff", f"--extend-exclude={pattern}", *where, cwd=project)
+    assert "routers.orders:app" in res.stderr and "legacy" not in res.stdout + res.stderr, res.stderr
+
+
+def test_a_folder_pattern_with_a_trailing_slash_excludes_the_folder(project):
+    (project / "routers").mkdir()
+    (project / "routers" / "legacy.py").write_text(BAD)
+    res = run_tool("check", "--extend-exclude=routers/", ".", cwd=project)
+    assert res.returncode == 1 and "routers" not in res.stdout
+
+
 def test_test_files_are_skipped_by_default(project):
     (project / "tests").mkdir()
     (project / "tests" / "test_app.py").write_text(BAD)

@@ -71,8 +71,11 @@ def test_exclude_patterns_with_a_slash_are_relative_to_the_config_file(tmp_path)
     for folder in ("legacy/old", "legacy/new"):
         (tmp_path / folder).mkdir(parents=True)
         write(tmp_path / folder, "app.py", BAD)
-    res = run_tool("check", str(tmp_path), cwd=tmp_path.parent)
-    assert res.stdout and all("legacy/new/app.py" in line for line in res.stdout.splitlines())
+    for args, cwd in (([str(tmp_path)], tmp_path.parent), ([], tmp_path), (["."], tmp_path),
+                      (["new"], tmp_path / "legacy")):
+        res = run_tool("check", *args, cwd=cwd)
+        assert res.stdout and all("legacy/new/app.py" in line or line.startswith("new/app.py")
+                                  for line in res.stdout.splitlines()), (args, res.stdout)
 
 
 def test_config_option_uses_only_that_file_and_isolated_ignores_all(project, tmp_path_factory):
