@@ -102,9 +102,13 @@ def test_syntax_error_is_one_line_and_run_goes_on(project):
     res = run_tool("check", ".", cwd=project)
     assert res.returncode == 2
     assert "Traceback" not in res.stderr
-    assert res.stderr.splitlines() == [res.stderr.splitlines()[0]]
-    assert res.stderr.startswith("./broken.py: cannot parse: ")
+    assert res.stderr.splitlines() == [
+        "./broken.py: cannot parse: invalid syntax (line 2)",
+        "redis-pool-lint: 1 file could not be analysed (see above): fix it, or leave it out with --extend-exclude PATH"]
     assert "RPL101" in res.stdout  # the other file was still checked
+    quiet = run_tool("check", "-q", ".", cwd=project)
+    assert (quiet.returncode, quiet.stdout) == (2, res.stdout)
+    assert quiet.stderr == "./broken.py: cannot parse: invalid syntax (line 2)\n"
 
 
 def test_undecodable_file(project):
@@ -128,7 +132,8 @@ def test_missing_path_and_unknown_option(tmp_path):
     assert res.returncode == 2 and "cannot read" in res.stderr and "Traceback" not in res.stderr
     res = run_tool("check", "--frobnicate", str(tmp_path))
     assert res.returncode == 2
-    assert res.stderr.strip().splitlines() == ["redis-pool-lint: error: unrecognized arguments: --frobnicate"]
+    assert res.stderr.strip().splitlines() == [
+        "redis-pool-lint: error: unrecognized arguments: --frobnicate; see 'redis-pool-lint check --help'"]
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads everything")

@@ -41,6 +41,8 @@ def too_deep(data: bytes) -> str:
 
 
 TOO_DEEP = "; split the expression up, or leave the file out (--extend-exclude)"
+NOT_ANALYSED_1 = ("redis-pool-lint: 1 file could not be analysed (see above): "
+                  "fix it, or leave it out with --extend-exclude PATH")
 PEP695_ALIAS = b"import redis\ntype Alias = int\n"
 PEP695_GENERIC = b"import redis\ndef first[T](xs: list[T]) -> T:\n    return xs[0]\n"
 PEP701 = b"import redis\nname = 'x'\nmsg = f\"{\"nested\" + name}\"\n"
@@ -129,8 +131,10 @@ def test_check_names_every_unparsable_file_on_one_line(zoo):
                 assert mine[0] == f"./{name}: {expected}", (name, mine)
     assert "./fifo.py: cannot read: not a regular file" in lines
     assert "./dangling.py: cannot read: No such file or directory" in lines
-    expected_lines = sum(1 for *_, e in UNPARSABLE if e) + 2
-    assert len(lines) == expected_lines, lines
+    unanalysed = sum(1 for *_, e in UNPARSABLE if e) + 2
+    assert len(lines) == unanalysed + 1, lines
+    assert lines[-1] == (f"redis-pool-lint: {unanalysed} files could not be analysed (see above): "
+                         "fix them, or leave them out with --extend-exclude PATH")
     assert [line.split(": RPL")[0] for line in res.stdout.splitlines()] == ["./main.py:12:16", "./main.py:20:13"]
 
 
@@ -175,7 +179,7 @@ def test_flake8_plugin_reports_what_it_cannot_analyse(tmp_path):
     said = "cannot analyse: expressions nested too deeply" + TOO_DEEP
     assert res.stdout == f"lambdas.py:1:1: RPL000 redis-pool-lint {said}\n"
     res = run_tool("check", ".", cwd=work)
-    assert (res.returncode, res.stderr) == (2, f"./lambdas.py: {said}\n")
+    assert (res.returncode, res.stderr) == (2, f"./lambdas.py: {said}\n{NOT_ANALYSED_1}\n")
 
 
 def _variants():
@@ -339,8 +343,8 @@ def test_unreadable_directory_and_file(tmp_path):
         res = run_as_user("check", ".", cwd=work)
         no_crash(res)
         assert res.returncode == 2
-        assert sorted(res.stderr.splitlines()) == ["./locked: cannot read: permission denied",
-                                                   "./secret.py: cannot read: Permission denied"]
+        assert res.stderr.splitlines() == ["./locked: cannot read: permission denied",
+                                           "./secret.py: cannot read: Permission denied", NOT_ANALYSED_1]
         res = run_as_user("check", "locked", cwd=work)
         assert (res.returncode, res.stderr) == (2, "locked: cannot read: permission denied\n")
         for args in (["--diff"], []):
