@@ -99,6 +99,7 @@ def test_fix_reads_its_options_from_pyproject(project):
 
 @pytest.mark.parametrize("text, fragment", [
     ('[tool.redis-pool-lint]\nignor = ["RPL102"]\n', "unknown option 'ignor' (did you mean 'ignore'?)"),
+    ('[tool.redis-pool-lint]\nqux = 1\n', "unknown option 'qux'; the options are select, extend-select, ignore, "),
     ('[tool.redis-pool-lint]\nselect = "RPL999"\n', "unknown rule selector 'RPL999'"),
     ('[tool.redis-pool-lint]\nselect = ["E501"]\n', "unknown rule selector 'E501'"),
     ("[tool.redis-pool-lint]\nmax-connections = 0\n", "'max-connections' must be a positive integer"),
