@@ -233,22 +233,31 @@ async def rate_limit(request: Request, call_next):
         fix_summary="callers use the shared client",
         default_enabled=True,
         what="Flags a function reached by calls from request scope (a helper, the `__init__` of "
-        "a class instantiated per request, a decorator's wrapper) that builds a client. The "
-        "message names the call chain.",
+        "a class instantiated per request, a decorator's wrapper) that builds a client and uses "
+        "it. A factory that only builds and returns one is reported where request-scope code "
+        "calls it, with the caller's code (RPL101 in a handler, RPL103 in a dependency, RPL104 in "
+        "middleware, this one in a helper): the message names the call chain, the factory and "
+        "where it builds.",
         why="The client is still built once per request, only further from the handler, where "
         "reviews miss it.",
         example="""\
 def cache() -> Redis:
     return Redis.from_url(REDIS_URL)
 
-@app.get("/")
-async def index():
-    return await cache().get("k")
+async def load_profile(user_id: int) -> bytes:
+    return await cache().get(f"profile:{user_id}")  # RPL105 here
+
+@app.get("/users/{user_id}")
+async def profile(user_id: int):
+    return await load_profile(user_id)
 """,
         use_instead="""\
-@app.get("/")
-async def index(request: Request):
-    return await request.app.state.redis.get("k")
+async def load_profile(redis: Redis, user_id: int) -> bytes:
+    return await redis.get(f"profile:{user_id}")
+
+@app.get("/users/{user_id}")
+async def profile(user_id: int, request: Request):
+    return await load_profile(request.app.state.redis, user_id)
 """,
         fix_safety="Safe when the helper only builds and returns a client and its request-scope "
         "callers are handlers, dependencies or middleware: those calls become the shared client "

@@ -1,4 +1,5 @@
 """flake8 and ``check`` report the same findings on the same tree, by construction."""
+import ast
 import re
 
 from conftest import run_flake8, run_tool
@@ -6,11 +7,21 @@ from conftest import run_flake8, run_tool
 LINE = re.compile(r"^(?P<path>.+?):(?P<line>\d+):(?P<col>\d+): (?P<code>RPL\d+) ")
 
 
-def parse(output):
+def parse(output, base=None):
+    """Findings as tuples; with ``base``, not in files this Python cannot parse (flake8 stops at
+    E999 there, while ``check`` reads newer syntax through libcst)."""
     return sorted(
         (m["path"].lstrip("./"), int(m["line"]), int(m["col"]), m["code"])
-        for m in map(LINE.match, output.splitlines()) if m
+        for m in map(LINE.match, output.splitlines()) if m and (base is None or parses(base / m["path"]))
     )
+
+
+def parses(path):
+    try:
+        ast.parse(path.read_bytes())
+    except SyntaxError:
+        return False
+    return True
 
 
 def test_flake8_and_check_agree_on_the_whole_corpus(corpus):
@@ -19,7 +30,7 @@ def test_flake8_and_check_agree_on_the_whole_corpus(corpus):
     check = run_tool("check", ".", cwd=base)
     assert flake.returncode == 1, flake.stderr
     assert check.returncode == 1, check.stderr
-    assert parse(flake.stdout) == parse(check.stdout)
+    assert parse(flake.stdout) == parse(check.stdout, base)
     assert len(parse(check.stdout)) > 50
 
 
@@ -28,7 +39,7 @@ def test_agree_with_off_by_default_codes_enabled(corpus):
     flake = run_flake8("--select=RPL", "--extend-select=RPL107,RPL204", ".", cwd=base)
     check = run_tool("check", "--extend-select=RPL107,RPL204", ".", cwd=base)
     got = parse(check.stdout)
-    assert parse(flake.stdout) == got
+    assert parse(flake.stdout) == parse(check.stdout, base)
     assert {"RPL107", "RPL204"} <= {code for *_, code in got}
 
 

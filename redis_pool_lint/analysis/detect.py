@@ -4,6 +4,7 @@ Every face (flake8, ``check``, the fixer) consumes these findings; none detects 
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Set, Tuple
 
@@ -43,18 +44,21 @@ Resolved = Tuple[str, object, object]  # ("site", fn, Site) | ("state", attr, ct
 
 def short(qual: str) -> str:
     """``app.routers.items.Service.__init__`` -> ``Service.__init__`` (no module, no <locals>)."""
-    parts = [p for p in qual.split(".") if p != "<locals>"]
+    parts = [p.partition("@")[0] for p in qual.split(".") if p != "<locals>"]
     if len(parts) >= 2 and parts[-2][:1].isupper():
         return ".".join(parts[-2:])
     return parts[-1]
 
 
 class _Detector:
-    def __init__(self, project: Project) -> None:
+    def __init__(self, project: Project, root: str = "") -> None:
         self.p = project
+        self.root = root
         self.out: Dict[str, List[Finding]] = {}
         self.seen: Set[Tuple[str, int, int, str]] = set()
         self.at: Set[Tuple[str, int, int]] = set()
+        self._guarded: Optional[Dict[str, Set[str]]] = None
+        self._per_request: Optional[Set[str]] = None
 
     def emit(self, code: str, mod: ModuleSummary, line: int, col: int, detail: str = "",
              fn: Optional[Function] = None, role: str = "", site: Optional[Site] = None) -> None:
@@ -125,6 +129,76 @@ class _Detector:
             return self.pool_is_shared(fn, site)
         return False
 
+    # -- lifetimes --------------------------------------------------------------------------
+    def lazy_singleton(self, fn: Function, site: Site) -> bool:
+        """Built once and kept: under a guard, in a keyed cache, on a long-lived object.
+
+        A guard is not a singleton by itself: ``if not self.redis: self.redis = Redis(...)`` on
+        an instance made per request still builds a client per request.
+        """
+        return self.kept_once(fn, site.stores, site.guarded)
+
+    def kept_once(self, fn: Function, stores, guarded: bool) -> bool:
+        """Stored where it outlives the request, and only built when not there yet."""
+        kinds = {kind for kind, _ in stores}
+        if "item" in kinds or guarded and kinds & {"global", "state", "attr"}:
+            return True
+        on_self = [name for kind, name in stores if kind == "self"]
+        if not on_self:
+            return False
+        guarded = guarded or "[]" in on_self or bool(
+            set(on_self) & self.guarded_callers().get(fn.qualname, set()))
+        return guarded and fn.cls not in self.per_request_classes()
+
+    def guarded_callers(self) -> Dict[str, Set[str]]:
+        """Function -> the ``self`` attributes its callers test before calling it."""
+        if self._guarded is None:
+            self._guarded = {}
+            for qual, (mod, caller) in self.p.functions.items():
+                for callee, attr in caller.guarded_calls:
+                    for target in self.p.callable_targets(callee, mod.name):
+                        self._guarded.setdefault(target, set()).add(attr)
+        return self._guarded
+
+    def per_request_classes(self) -> Set[str]:
+        """Classes instantiated per request: dependency classes, classes built in request scope."""
+        if self._per_request is None:
+            found: Set[str] = set()
+            classes = self.p.classes
+            for qual in self.p.scopes:
+                mod, fn = self.p.functions[qual]
+                if fn.name == "__init__" and fn.cls:
+                    found.add(fn.cls)
+                refs = [c for c, _ in fn.calls] + [d for d in (self.p.param_dependency(fn, prm, mod.name)
+                                                               for prm in fn.param_deps) if d]
+                for ref in refs:
+                    canon = self.p.canonical(ref, mod.name)
+                    if canon in classes:
+                        found.add(canon)
+            for mod in self.p.modules.values():
+                for reg in mod.registrations:
+                    if reg.kind in ("dependency", "dependency_instance"):
+                        canon = self.p.canonical(reg.target, mod.name)
+                        if canon in classes:
+                            found.add(canon)
+            # a class whose ``__new__`` or metaclass hands out one instance is never per request
+            self._per_request = {c for c in found if not self._one_instance(c)}
+        return self._per_request
+
+    def _one_instance(self, cls: str) -> bool:
+        if self.p._inherited(f"{cls}.__new__", cls.rpartition(".")[0]):
+            return True
+        seen = set()
+        while cls in self.p.classes and cls not in seen:
+            seen.add(cls)
+            klass = self.p.classes[cls]
+            if klass.metaclass and "singleton" in klass.metaclass.lower():
+                return True
+            if not klass.bases:
+                break
+            cls = self.p.canonical(klass.bases[0], cls.rpartition(".")[0])
+        return False
+
     # -- passes -----------------------------------------------------------------------------
     def run(self) -> Dict[str, List[Finding]]:
         scopes = self.p.scopes
@@ -151,9 +225,11 @@ class _Detector:
         return self.out
 
     def request_sites(self, mod, fn: Function, scope: Scope, closed_elsewhere) -> None:
-        for i, site in enumerate(fn.sites):
-            if site.guarded and any(s[0] in ("global", "state", "attr") for s in site.stores):
-                continue  # a lazily created singleton
+        at_callers: Set[str] = set()  # sites a factory returns, reported at its callers instead
+        # backwards: a client comes after the pool it is built over, and the pool goes with it
+        for i, site in reversed(list(enumerate(fn.sites))):
+            if self.lazy_singleton(fn, site):
+                continue
             if site.none_guard and fn.param_types.get(site.none_guard, "").rsplit(".", 1)[-1] in REQUEST_CLASSES:
                 continue  # `if request is None:` runs only when called outside a request
             if self.owns_shared_pool(fn, site):
@@ -177,18 +253,74 @@ class _Detector:
                     and self.pool_is_shared(fn, site):
                 self.emit("RPL107", mod, site.line, site.col, f" in `{short(fn.qualname)}`", fn, scope.role, site)
                 continue
-            role = scope.role
-            if role == "handler":
-                code = "RPL101" if site.ctor.kind == "client" else "RPL102"
-                detail = f" `{short(fn.qualname)}`"
-            elif role == "dependency":
-                code, detail = "RPL103", f"`{_dep_name(fn)}`"
-            elif role == "middleware":
-                code, detail = "RPL104", f"`{short(fn.qualname)}`"
-            else:
-                code = "RPL105"
-                detail = " -> ".join(f"`{short(q)}`" for q in scope.chain)
-            self.emit(code, mod, site.line, site.col, detail, fn, role, site)
+            if scope.role == "helper" and not _uses(fn, i) and any(
+                    other.pool_origin == ("site", str(i)) for j, other in enumerate(fn.sites) if str(j) in at_callers):
+                continue  # the pool of a client reported at the factory's callers
+            reported, kept = self.factory_callers(mod, fn, site, scope.role) if ("site", str(i)) in fn.returns \
+                else (0, 0)
+            if (reported or kept) and scope.role == "helper" and not _uses(fn, i):
+                at_callers.add(str(i))
+                continue  # a factory and nothing else: its callers are where the bug was written
+                # (or keep what it returns once: a lazy singleton one call away)
+            code, detail = _role_code(scope.role, site, fn, scope.chain)
+            if code == "RPL105":
+                detail = self.chain(scope.chain)
+            self.emit(code, mod, site.line, site.col, detail, fn, scope.role, site)
+
+    def factory_callers(self, mod: ModuleSummary, fn: Function, site: Site, role: str) -> Tuple[int, int]:
+        """Report a factory's client where request-scope code calls the factory and uses what
+        it returns (through callers that only pass it on), with the caller's role: the line a
+        reviewer of that file must change, whatever ``noqa`` the factory carries. How many were
+        reported, and how many callers keep the result once (a lazy singleton: no finding)."""
+        count = kept = 0
+        built = f"`{site.written or site.callee}`"
+        todo = [(fn.qualname, (fn.qualname,))]
+        seen = {fn.qualname}
+        while todo:
+            factory, via = todo.pop()
+            for caller_qual, line, col in self.p.callers_in_scope().get(factory, ()):
+                if caller_qual in seen:
+                    continue
+                cmod, caller = self.p.functions[caller_qual]
+                cscope = self.p.scopes[caller_qual]
+                if caller.is_cached:
+                    continue
+                stores = [(store, guarded) for callee, store, guarded in caller.call_stores
+                          if factory in self.p.callable_targets(callee, cmod.name)]
+                if stores and self.kept_once(caller, [st for st, _ in stores], any(g for _, g in stores)):
+                    kept += 1
+                    continue
+                passes_on = any(o[0] == "call" and factory in self.p.callable_targets(o[1], cmod.name)
+                                for o in caller.returns)
+                if passes_on and cscope.role == "helper" and len(via) < 5:
+                    seen.add(caller_qual)
+                    todo.append((caller_qual, (caller_qual,) + via))
+                    continue
+                through = " -> ".join(f"`{short(q)}()`" for q in via)
+                where = f"{built} at " + (f"line {site.line}" if cmod.path == mod.path
+                                          else f"{self.rel(mod.path)}:{site.line}")
+                code, _ = _role_code(cscope.role, site, caller, cscope.chain)
+                if cscope.role == "handler":
+                    detail = f" {self.chain((caller_qual,))} through {through}, built by {where}"
+                elif cscope.role in ("dependency", "middleware"):
+                    name = _dep_name(caller) if cscope.role == "dependency" else short(caller_qual)
+                    detail = f"`{name}` (through {through}, built by {where})"
+                else:
+                    detail = f"{self.chain(cscope.chain)} calling {through} (built by {where})"
+                self.emit(code, cmod, line, col, detail, fn, role, site)
+                count += 1
+        return count, kept
+
+    def chain(self, quals: Tuple[str, ...]) -> str:
+        """``read_item` (GET /items/{id}) -> `load`: the route a chain starts at, as written."""
+        out = []
+        for q in quals:
+            route = self.p.routes.get(q)
+            out.append(f"`{short(q)}`" + (f" ({route})" if route else ""))
+        return " -> ".join(out)
+
+    def rel(self, path: str) -> str:
+        return os.path.relpath(path, self.root) if self.root else path
 
     def request_closes(self, mod, fn: Function) -> None:
         for close in fn.closes:
@@ -297,12 +429,30 @@ class _Detector:
         return not site.blocking_pool
 
 
+def _uses(fn: Function, index: int) -> bool:
+    """Whether ``fn`` does more with the client it built than return it."""
+    origin = ("site", str(index))
+    return any(c.origin == origin for c in fn.commands) or any(c.origin == origin for c in fn.closes)
+
+
+def _role_code(role: str, site: Site, fn: Function, chain: Tuple[str, ...]) -> Tuple[str, str]:
+    """The code and detail of a client built per request, by the role of the function."""
+    if role == "handler":
+        return ("RPL101" if site.ctor.kind == "client" else "RPL102"), f" `{short(fn.qualname)}`"
+    if role == "dependency":
+        return "RPL103", f"`{_dep_name(fn)}`"
+    if role == "middleware":
+        return "RPL104", f"`{short(fn.qualname)}`"
+    return "RPL105", " -> ".join(f"`{short(q)}`" for q in chain)
+
+
 def _dep_name(fn: Function) -> str:
     if fn.name == "__init__" and fn.cls:
         return fn.cls.rsplit(".", 1)[-1]
     return short(fn.qualname)
 
 
-def detect(project: Project) -> Dict[str, List[Finding]]:
-    """All findings of a project, by module path, each list sorted by position."""
-    return _Detector(project).run()
+def detect(project: Project, root: str = "") -> Dict[str, List[Finding]]:
+    """All findings of a project, by module path, each list sorted by position; messages show
+    paths relative to ``root``."""
+    return _Detector(project, root).run()

@@ -10,8 +10,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from .resolve import Ctor
-from .summary import Function, Klass, ModuleSummary, Origin
+from .resolve import LIBRARIES, Ctor
+from .summary import OWNER_CLASSES, Function, Klass, ModuleSummary, Origin
 
 MIDDLEWARE_BASES = ("starlette.middleware.base.BaseHTTPMiddleware",)
 ENDPOINT_BASES = ("starlette.endpoints.HTTPEndpoint", "starlette.endpoints.WebSocketEndpoint")
@@ -37,27 +37,37 @@ class ModuleNames:
 
     The root a tool is run from is not always the root of the import path (``backend/app``
     imported as ``app``), and one tree may hold several projects: a suffix match picks the
-    candidate that shares the longest package prefix with the importing module.
+    candidate that shares the longest package prefix with the importing module. An import path
+    may also start inside a package (an app run from its own ``app/`` folder imports
+    ``dependencies.redis``): such a suffix counts only for modules under that package, and never
+    for the name of a client library.
     """
 
     def __init__(self, names: Iterable[str], packages: Iterable[str] = ()) -> None:
         self.exact = set(names)
         packages = set(packages)
         self.suffixes: Dict[str, List[str]] = {}
+        self.inner: Dict[str, List[Tuple[str, str]]] = {}
         for name in self.exact:
             parts = name.split(".")
             for i in range(1, len(parts)):
-                # an import path starts at a plain folder, never inside a package
-                if ".".join(parts[:i]) in packages:
+                suffix = ".".join(parts[i:])
+                prefix = ".".join(parts[:i])
+                if prefix in packages:
+                    if parts[i] not in LIBRARIES:
+                        self.inner.setdefault(suffix, []).append((name, prefix))
                     continue
-                self.suffixes.setdefault(".".join(parts[i:]), []).append(name)
+                self.suffixes.setdefault(suffix, []).append(name)
 
     def find(self, dotted_name: str, near: str) -> Optional[str]:
         if dotted_name in self.exact:
             return dotted_name
         candidates = self.suffixes.get(dotted_name)
         if not candidates:
-            return None
+            inside = [name for name, prefix in self.inner.get(dotted_name, ()) if near.startswith(prefix + ".")]
+            if not inside:
+                return None
+            return max(sorted(inside), key=len)  # the import root nearest the importing module
         if len(candidates) == 1:
             return candidates[0]
         near_parts = near.split(".")
@@ -103,6 +113,9 @@ class Project:
         self.lifespans: Dict[str, Tuple[int, int]] = {}
         self.startups: List[Tuple[str, str, int, int]] = []  # (kind, qualname, line, col)
         self.shutdowns: List[str] = []
+        self._callers: Optional[Dict[str, List[Tuple[str, int, int]]]] = None
+        #: handler -> ``GET /items/{id}``, as its decorator writes it (for messages)
+        self.routes: Dict[str, str] = {}
         self._compute_scope()
 
     # -- names ------------------------------------------------------------------------------
@@ -141,8 +154,12 @@ class Project:
                     break
                 summary = self.modules[mod]
                 head = rest[0]
+                star = self._star_source(summary, head)
                 if head in summary.exports and summary.exports[head] != f"{mod}.{head}":
                     rewritten = ".".join([summary.exports[head], *rest[1:]])
+                    near = mod
+                elif star is not None:
+                    rewritten = ".".join([star, *rest])
                     near = mod
                 else:
                     inst = self.instances.get(f"{mod}.{head}")
@@ -158,6 +175,22 @@ class Project:
             result = rewritten
         self._canon[key] = result
         return result
+
+    def _star_source(self, summary: ModuleSummary, name: str) -> Optional[str]:
+        """The module a name not defined in ``summary`` comes from through ``from m import *``."""
+        if not summary.star_imports or self._defines(summary, name):
+            return None
+        for star in summary.star_imports:
+            found = self._module_for(star, summary.name)
+            if found is not None and found != summary.name and self._defines(self.modules[found], name):
+                return found
+        return None
+
+    def _defines(self, summary: ModuleSummary, name: str) -> bool:
+        qual = f"{summary.name}.{name}"
+        return (qual in self.functions or qual in self.classes or qual in self.owners
+                or qual in self.redis_globals or qual in self.instances or name in summary.exports
+                or name in summary.dep_aliases)
 
     def _canonical_guarded(self, qual: str, near: str) -> str:
         self._resolving.add(qual)
@@ -222,8 +255,11 @@ class Project:
         canon = self.canonical(owner, mod.name)
         if canon in self.owners:
             return True
-        if canon in self.instances or canon in self.functions or canon in self.classes \
-                or canon in self.redis_globals:
+        if canon in OWNER_CLASSES or canon in self.classes and self.is_subclass(canon, OWNER_CLASSES, mod.name):
+            return True  # ``self.api.add_route(...)`` where ``self.api = Starlette()``: the class it holds
+        if canon in self.instances:  # an instance of a subclass: class InternalAPI(FastAPI)
+            return self.is_subclass(self.instances[canon], OWNER_CLASSES, mod.name)
+        if canon in self.functions or canon in self.classes or canon in self.redis_globals:
             return False  # something we know, and not a route owner (a Flask app, a cache...)
         # an owner we cannot see (a parameter, an import from outside the tree) in framework code
         last = canon.rsplit(".", 1)[-1]
@@ -287,11 +323,18 @@ class Project:
                         continue
                     for target in self.callable_targets(reg.target, near):
                         seeds.append((target, Scope("handler", (target,), kind == "websocket")))
+                        if reg.route:
+                            self.routes.setdefault(target, reg.route)
                 elif kind == "dependency":
                     for target in self._dependency_targets(reg.target, near):
                         seeds.append((target, Scope("dependency", (target,))))
                 elif kind == "dependency_instance":
                     canon = self.canonical(reg.target, near)
+                    if canon in self.functions:
+                        # Depends(make_dep(...)): the factory returns one of its nested functions
+                        for inner in self.functions[canon][1].nested:
+                            seeds.append((inner, Scope("dependency", (inner,))))
+                        continue
                     found = self._inherited(f"{canon}.__call__", near)
                     if found and found in self.functions:
                         seeds.append((found, Scope("dependency", (found,))))
@@ -349,12 +392,38 @@ class Project:
             dep = self.param_dependency(fn, param, mod.name)
             if dep:
                 out.extend(self._dependency_targets(dep, mod.name))
+        # a function given as a parameter's default is there to be called
+        for ref in fn.default_refs:
+            canon = self.canonical(ref, mod.name)
+            if canon in self.functions:
+                out.append(canon)
+        # a class handed to a project callable is built by it
+        for callee, ref in fn.class_args:
+            if self.canonical(ref, mod.name) in self.classes and self.callable_targets(callee, mod.name):
+                out.extend(self._dependency_targets(ref, mod.name))
+        # ``self.client`` runs a property of that name
+        if fn.cls:
+            for attr in fn.self_reads:
+                found = self._inherited(f"{fn.cls}.{attr}", mod.name)
+                if found in self.functions and self.functions[found][1].is_property:
+                    out.append(found)
         # a decorator defined in the project wraps the function: its innermost defs run per call
         for dec in fn.decorators:
             target = self.function(dec, mod.name)
             if target is None:
                 continue
-            out.extend(self._wrappers(target))
+            wrappers = self._wrappers(target)
+            out.extend(wrappers)
+            if fn.cls:
+                # a method's wrapper is called with the instance: its ``self.x()`` is ``Class.x``
+                for leaf in wrappers:
+                    wfn = self.functions[leaf][1]
+                    if not wfn.params:
+                        continue
+                    this = f"{leaf}.<locals>.{wfn.params[0]}."
+                    for callee, _line in wfn.calls:
+                        if callee.startswith(this):
+                            out.extend(self.callable_targets(fn.cls + "." + callee[len(this):], mod.name))
         return [t for t in out if t in self.functions]
 
     def _wrappers(self, deco: Function) -> List[str]:
@@ -370,6 +439,17 @@ class Project:
             else:
                 leaves.append(qual)
         return leaves
+
+    def callers_in_scope(self) -> Dict[str, List[Tuple[str, int, int]]]:
+        """Function -> the request-scope call sites that reach it: (caller, line, col)."""
+        if self._callers is None:
+            self._callers = {}
+            for qual in self.scopes:
+                cmod, caller = self.functions[qual]
+                for callee, line, col in caller.call_sites:
+                    for target in self.callable_targets(callee, cmod.name):
+                        self._callers.setdefault(target, []).append((qual, line, col))
+        return self._callers
 
     # -- what values are --------------------------------------------------------------------
     def returns_of(self, qual: str, near: str, depth: int = 0) -> List[Tuple[Function, Origin]]:

@@ -103,10 +103,13 @@ def _marked_ancestor(folder: str) -> Optional[str]:
 
 
 def find_root(path: str, fallbacks: Sequence[str] = ()) -> str:
-    """The nearest ancestor with a project marker, else the given path that contains ``path``."""
+    """The nearest ancestor with a project marker; else the nearest with an application's
+    requirements (``requirements.txt``, ``Pipfile``, a lock file: an app deployed without
+    packaging metadata, so ``flake8 app/x.py`` sees the same app as ``check .``); else the
+    given path that contains ``path``."""
     path = os.path.abspath(path)
     here = path if os.path.isdir(path) else os.path.dirname(path)
-    marked = _marked_ancestor(here)
+    marked = _marked_ancestor(here) or _app_ancestor(here)
     if marked is not None:
         return marked
     best = None
@@ -117,6 +120,18 @@ def find_root(path: str, fallbacks: Sequence[str] = ()) -> str:
             if best is None or len(base) < len(best):
                 best = base
     return best or here
+
+
+#: Files at the top of an application deployed without packaging metadata.
+APP_MARKERS = ("requirements.txt", "Pipfile", "poetry.lock", "uv.lock")
+
+
+@functools.lru_cache(maxsize=4096)
+def _app_ancestor(folder: str) -> Optional[str]:
+    if any(os.path.isfile(os.path.join(folder, m)) for m in APP_MARKERS):
+        return folder
+    parent = os.path.dirname(folder)
+    return None if parent == folder else _app_ancestor(parent)
 
 
 @functools.lru_cache(maxsize=64)
@@ -167,6 +182,11 @@ def iter_python_files(root: str, settings: Settings, nested_projects: bool = Tru
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _is_package_dir(folder: str) -> bool:
+    return os.path.isfile(os.path.join(folder, "__init__.py"))
+
+
 def module_name(root: str, path: str) -> Tuple[str, bool]:
     rel = os.path.relpath(path, root)
     parts = rel.replace("\\", "/").split("/")
@@ -174,8 +194,8 @@ def module_name(root: str, path: str) -> Tuple[str, bool]:
     is_package = parts[-1] == "__init__"
     if is_package:
         parts = parts[:-1]
-    if parts and parts[0] == "src" and len(parts) > 1:
-        parts = parts[1:]
+    if parts and parts[0] == "src" and len(parts) > 1 and not _is_package_dir(os.path.join(root, "src")):
+        parts = parts[1:]  # a src layout; a src/ with an __init__.py is imported as ``src.x``
     parts = [p for p in parts if p not in (".", "")]
     return ".".join(parts) or os.path.basename(os.path.dirname(path)), is_package
 
@@ -209,10 +229,21 @@ def read_source(path: str) -> bytes:
 
 
 def parse_source(data: bytes, path: str) -> ast.Module:
-    """Parse like the interpreter does (BOM, coding cookie), quietly."""
+    """Parse like the interpreter does (BOM, coding cookie), quietly; code for a newer Python
+    is read through libcst (``downlevel``), so a 3.14 codebase is analysed under 3.11."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return ast.parse(data, filename=path, type_comments=False)
+        try:
+            return ast.parse(data, filename=path, type_comments=False)
+        except SyntaxError as exc:
+            if isinstance(exc, UnicodeDecodeError) or "null bytes" in (exc.msg or ""):
+                raise
+            from .downlevel import parse_newer
+
+            tree = parse_newer(data, path)
+            if tree is None:
+                raise
+            return tree
 
 
 #: Syntax errors that no newer Python accepts either (or Python 2 code): no "run under a newer
@@ -425,7 +456,7 @@ def _links(job: _Job, path: str) -> "Tuple[Tuple[str, bool], List[str], bool]":
 def _summarize(job: _Job, item: "Tuple[str, Tuple[str, bool]]") -> "Tuple[ModuleSummary, bytes] | ParseError":
     """Step 3, the selected modules: parse and summarise, with the bytes parsed (the fixer
     rewrites exactly those); a ``ParseError`` when it cannot."""
-    path, (name, is_package) = item
+    path, (name, is_package), *known = item
     data = None
     try:
         data = job.read(path)
@@ -435,7 +466,8 @@ def _summarize(job: _Job, item: "Tuple[str, Tuple[str, bool]]") -> "Tuple[Module
     except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError, LookupError) as exc:
         return ParseError(path, describe_error(exc, data))
     try:
-        summary = summarize(tree, name, path, is_package, job.settings.extra_factories, job.settings.extra_routes)
+        summary = summarize(tree, name, path, is_package, job.settings.extra_factories, job.settings.extra_routes,
+                            known[0] if known else None)
     except RecursionError:
         return ParseError(path, f"cannot analyse: expressions nested too deeply{TOO_DEEP}")
     return summary, data if job.keep_sources else None
@@ -531,11 +563,35 @@ def _build(result: ProjectResult, files: List[str], job: _Job, workers, progress
         batch = [p for p in forward_targets(fresh, parsed, names, by_name) if p not in result.errors]
         if not batch:
             break
+    _with_client_subclasses(parsed, result, job, workers)
     summaries = [parsed[p] for p in readable if p in parsed]
     project = Project(summaries, packages_of(modules))
     result.project = project
-    result.findings = detect(project)
+    result.findings = detect(project, result.root)
     return result
+
+
+def _with_client_subclasses(parsed: Dict[str, ModuleSummary], result: ProjectResult, job: _Job, workers) -> None:
+    """A second look at the modules that name a client subclass defined elsewhere in the
+    project (``class FailoverRedis(Redis)`` in one module, ``FailoverRedis(...)`` in another):
+    they are summarised again knowing what it builds. Rare, so nothing is paid when absent."""
+    known = {q: c for s in parsed.values() for q, c in s.client_classes.items()}
+    if not known:
+        return
+    words = re.compile(b"|".join(re.escape(q.rsplit(".", 1)[-1].encode()) for q in known))
+    again = []
+    for path, summary in parsed.items():
+        if all(q.startswith(summary.name + ".") for q in known):
+            continue  # defined here: the first pass knew them
+        try:
+            if words.search(job.read(path)):
+                again.append((path, (summary.name, summary.is_package), known))
+        except OSError:
+            continue
+    for (path, _, _), done in zip(again, workers.map(_summarize, again)):
+        if not isinstance(done, ParseError):
+            summary, data = done
+            parsed[path] = result.summaries[path] = summary
 
 
 def _list_files(root: str, settings: Settings, extra_files: Sequence[str], dedupe_links: bool,

@@ -15,7 +15,7 @@ import ast
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
-from .resolve import Bindings, Ctor, classify, dotted, is_sentinel
+from .resolve import Bindings, Ctor, classify, dotted, is_sentinel, resolve_relative
 
 Origin = Tuple[str, ...]
 Pos = Tuple[int, int]
@@ -104,6 +104,8 @@ class Site:
     keywords: List[str] = field(default_factory=list)
     #: built only under ``if <param> is None:``: the parameter (a factory's no-request branch)
     none_guard: Optional[str] = None
+    #: the callee as the source spells it (``aioredis.from_url``), for messages
+    written: str = ""
 
 
 @dataclass
@@ -152,6 +154,21 @@ class Function:
     has_yield: bool = False
     #: keys of a dict it yields (a lifespan's state), in order
     yielded_keys: Optional[List[str]] = None
+    #: calls made under ``if`` tests that read ``self.<attr>``: (callee, attr), the lazy
+    #: singleton whose guard sits in the caller (``if not self.redis: self.connect()``)
+    guarded_calls: List[Tuple[str, str]] = field(default_factory=list)
+    #: call results kept beyond the call: (callee, where, under an ``if``) (see ``_store_of``)
+    call_stores: List[Tuple[str, Origin, bool]] = field(default_factory=list)
+    #: project names given as parameter defaults (``session_factory=get_redis``): called by it
+    default_refs: List[str] = field(default_factory=list)
+    #: classes handed to a call as arguments: (callee, class), instantiated by the callee
+    #: (``Service(Cache)`` whose ``__init__`` does ``self.cache = cache_cls()``)
+    class_args: List[Tuple[str, str]] = field(default_factory=list)
+    #: ``self.<attr>`` it reads: a property of that name runs then
+    self_reads: Set[str] = field(default_factory=set)
+    is_property: bool = False
+    #: a method whose first parameter is the instance (not static, class method or ``__new__``)
+    binds_self: bool = False
     #: locals assigned exactly once: name -> (span of the value, names the value reads)
     assigns: Dict[str, Optional[Tuple[Tuple[int, int, int, int], List[Tuple[str, Optional[str]]]]]] = \
         field(default_factory=dict)
@@ -163,6 +180,8 @@ class Klass:
     bases: List[str]
     methods: Dict[str, str]
     line: int
+    #: ``metaclass=...`` as qualified (a Singleton metaclass makes every call return one object)
+    metaclass: Optional[str] = None
 
 
 @dataclass
@@ -175,6 +194,7 @@ class Registration:
     line: int
     col: int
     owner: Optional[str] = None  # the receiver of a route decorator, to check it is a route owner
+    route: str = ""  # ``GET /items/{id}`` as the decorator writes it, for messages
 
 
 @dataclass
@@ -218,6 +238,10 @@ class ModuleSummary:
     import_forms: Dict[str, Tuple[str, int, Optional[str]]] = field(default_factory=dict)
     #: module-level Sentinel instances: qualified name -> flavor
     sentinels: Dict[str, str] = field(default_factory=dict)
+    #: classes defined here that extend a client or pool class: qualified name -> Ctor
+    client_classes: Dict[str, Ctor] = field(default_factory=dict)
+    #: modules whose names ``from m import *`` re-exports (absolute, as written)
+    star_imports: List[str] = field(default_factory=list)
 
 
 def _is_main_guard(node: ast.stmt) -> bool:
@@ -270,9 +294,12 @@ def _kw(call: ast.Call, name: str) -> Optional[ast.expr]:
 
 class _Summarizer:
     def __init__(self, name: str, path: str, is_package: bool, extra_factories: Sequence[str],
-                 extra_routes: Sequence[str]) -> None:
+                 extra_routes: Sequence[str], client_classes: Optional[Dict[str, Ctor]] = None) -> None:
         self.s = ModuleSummary(name=name, path=path, is_package=is_package)
         self.extra_factories = tuple(extra_factories)
+        self.known: Dict[str, Ctor] = dict(client_classes or {})
+        self.class_nodes: Dict[str, Tuple[ast.ClassDef, Bindings]] = {}
+        self._attr_types: Dict[str, Dict[str, str]] = {}
         self.extra_routes = tuple(extra_routes)
         self.module_bindings = Bindings()
 
@@ -286,7 +313,11 @@ class _Summarizer:
                 b.bind_import(node, mod, self.s.is_package)
                 self._note_framework(node)
                 for alias in node.names:
-                    if isinstance(node, ast.ImportFrom):
+                    if isinstance(node, ast.ImportFrom) and alias.name == "*":
+                        self.s.star_imports.append(
+                            resolve_relative(mod, self.s.is_package, node.level, node.module)
+                            if node.level else node.module or "")
+                    elif isinstance(node, ast.ImportFrom):
                         self.s.import_forms[alias.asname or alias.name] = (node.module or "", node.level, alias.name)
                     elif alias.asname:
                         self.s.import_forms[alias.asname] = (alias.name, 0, None)
@@ -295,6 +326,7 @@ class _Summarizer:
         for name, target in b.names.items():
             if not target.startswith(mod + ".") or target.count(".") > mod.count(".") + 1:
                 self.s.exports[name] = target
+        self._client_subclasses(body, b)
         for node in _toplevel(body):
             if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -303,6 +335,41 @@ class _Summarizer:
                         self._module_assign(target.id, node.value, b)
         self._scope(body, b, None, None)
         return self.s
+
+    def attr_types(self, cls: str) -> Dict[str, str]:
+        """``self.<attr>`` -> the class it holds (so ``self.repo.get()`` is ``Repo.get``), read
+        from the class the first time a method asks."""
+        found = self._attr_types.get(cls)
+        if found is None:
+            node = self.class_nodes.get(cls)
+            found = self._attr_types[cls] = _attr_types(*node) if node else {}
+        return found
+
+    def classify(self, qual: Optional[str]) -> Optional[Ctor]:
+        """What a call builds: redis-py's own classes, or a project subclass of one
+        (``class FailoverRedis(Redis)``, ``TracedRedis.from_pool(pool)``)."""
+        found = classify(qual, self.extra_factories)
+        if found is not None or not self.known or not qual:
+            return found
+        if qual in self.known:
+            return self.known[qual]
+        cls, _, method = qual.rpartition(".")
+        base = self.known.get(cls)
+        if base is not None and (method in ("from_url", "from_pool") and base.kind == "client"
+                                 or method == "from_url" and base.kind == "pool"):
+            return Ctor(base.kind, base.flavor, method, base.library)
+        return None
+
+    def _client_subclasses(self, body: Sequence[ast.stmt], b: Bindings) -> None:
+        """Module-level classes that extend a client or pool class build what their base builds."""
+        for node in body:
+            if isinstance(node, ast.ClassDef):
+                for base in node.bases:
+                    ctor = self.classify(b.qualify(base))
+                    if ctor is not None and ctor.method == "init":
+                        self.known[f"{self.s.name}.{node.name}"] = ctor
+                        self.s.client_classes[f"{self.s.name}.{node.name}"] = ctor
+                        break
 
     def _note_framework(self, node: ast.AST) -> None:
         names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
@@ -314,7 +381,7 @@ class _Summarizer:
         inner = value.value if isinstance(value, ast.Await) else value
         if isinstance(inner, ast.Call):
             callee = b.qualify(inner.func)
-            ctor = classify(callee, self.extra_factories) or self._master_for(inner, b)
+            ctor = self.classify(callee) or self._master_for(inner, b)
             if ctor is not None:
                 self.s.redis_globals[name] = ctor
                 self.s.global_sites[name] = (inner.lineno, inner.col_offset,
@@ -400,7 +467,9 @@ class _Summarizer:
             for n in node.body
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
         }
-        self.s.classes[qual] = Klass(qual, bases, methods, node.lineno)
+        meta = next((b.qualify(k.value) or dotted(k.value) for k in node.keywords if k.arg == "metaclass"), None)
+        self.s.classes[qual] = Klass(qual, bases, methods, node.lineno, meta)
+        self.class_nodes[qual] = (node, b)
         for dec in node.decorator_list:
             _ExprScanner(self, b, None).scan(dec)
         for base in node.bases + [k.value for k in node.keywords]:
@@ -432,6 +501,15 @@ class _Summarizer:
             is_async=isinstance(node, ast.AsyncFunctionDef),
             cls=cls,
         )
+        earlier = self.s.functions.pop(qual, None)
+        if earlier is not None:
+            # ``def f`` again: the name now means this one, but the decorators already ran on the
+            # first (two routes both named ``get_item``), so the first stays under a name of its own
+            earlier.qualname = f"{qual}@{earlier.line}"
+            self.s.functions[earlier.qualname] = earlier
+            for reg in self.s.registrations:
+                if reg.target == qual and reg.line == earlier.line:
+                    reg.target = earlier.qualname
         self.s.functions[qual] = fn
         outer = _ExprScanner(self, b, None)
         for dec in node.decorator_list:
@@ -445,6 +523,10 @@ class _Summarizer:
             all_args.append(args.kwarg)
         for default in args.defaults + [d for d in args.kw_defaults if d is not None]:
             outer.scan(default)
+            if isinstance(default, (ast.Name, ast.Attribute)):
+                ref = b.qualify(default)  # session_factory=get_redis: a function it will call
+                if ref and "<locals>" not in ref:
+                    fn.default_refs.append(ref)
         local = Bindings(b)
         defaults = dict(zip([a.arg for a in (args.posonlyargs + args.args)][-len(args.defaults):] if args.defaults else [], args.defaults))
         defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
@@ -473,10 +555,10 @@ class _Summarizer:
                 self.s.owners.add(owner)
         if node.returns is not None:
             outer.scan(node.returns)
-        if cls and all_args and not any(
-            isinstance(d, ast.Name) and d.id == "staticmethod" for d in node.decorator_list
-        ):
+        kinds = {(dotted(d) or "").rsplit(".", 1)[-1] for d in node.decorator_list}
+        if cls and all_args and "staticmethod" not in kinds:
             fn.param_types.setdefault(all_args[0].arg, cls)
+            fn.binds_self = "classmethod" not in kinds and node.name != "__new__" and cls in self.s.classes
         _FunctionBody(self, fn, local, node).run()
         # nested defs
         for child in _toplevel(node.body):
@@ -528,6 +610,8 @@ class _Summarizer:
         last = (qual or dotted(func) or "").rsplit(".", 1)[-1]
         if last in TASK_DECORATOR_NAMES:
             fn.is_task = True
+        if last in ("property", "cached_property"):
+            fn.is_property = True
         reg = lambda kind, owner=None: self.s.registrations.append(  # noqa: E731
             Registration(kind, fn.qualname, fn.line, fn.col, owner)
         )
@@ -544,6 +628,11 @@ class _Summarizer:
         attr = func.attr
         if attr in ROUTE_METHODS:
             reg("websocket" if attr.startswith("websocket") else "handler", owner)
+            path = _const_str(call.args[0] if call.args else _kw(call, "path"))
+            if path is not None:
+                verb = "WS" if attr.startswith("websocket") else attr.upper() if attr not in (
+                    "api_route", "route") else "ROUTE"
+                self.s.registrations[-1].route = f"{verb} {path}"
         elif attr == "middleware" and _const_str(call.args[0] if call.args else None) == "http":
             reg("middleware")
         elif attr == "on_event":
@@ -552,6 +641,72 @@ class _Summarizer:
                 reg(event, owner)
         elif attr == "exception_handler":
             reg("exception", owner)
+
+
+def _annotation_class(ann: Optional[ast.expr], b: Bindings) -> Optional[str]:
+    """The class an annotation names: ``T``, ``Optional[T]``, ``T | None``, ``Annotated[T, ...]``."""
+    if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+        try:
+            ann = ast.parse(ann.value, mode="eval").body
+        except SyntaxError:
+            return None
+    if isinstance(ann, ast.BinOp):
+        ann = ann.left if not (isinstance(ann.left, ast.Constant) and ann.left.value is None) else ann.right
+    if isinstance(ann, ast.Subscript):
+        head = (b.qualify(ann.value) or "").rsplit(".", 1)[-1]
+        if head in ("Optional", "Annotated"):
+            inner = ann.slice
+            return _annotation_class(inner.elts[0] if isinstance(inner, ast.Tuple) and inner.elts else inner, b)
+        return None
+    qual = b.qualify(ann) if ann is not None else None
+    return qual if qual and qual.rsplit(".", 1)[-1][:1].isupper() else None
+
+
+def _attr_types(node: ast.ClassDef, b: Bindings) -> Dict[str, str]:
+    """``self.<attr>`` -> class, read from the class body and its methods' assignments."""
+    out: Dict[str, str] = {}
+    for stmt in node.body:
+        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+            found = _annotation_class(stmt.annotation, b)
+            if found:
+                out[stmt.target.id] = found
+    for method in node.body:
+        if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) or not method.args.args:
+            continue
+        this = method.args.args[0].arg
+        params: Dict[str, str] = {}
+        args = method.args
+        positional = args.posonlyargs + args.args
+        defaults = dict(zip([a.arg for a in positional][len(positional) - len(args.defaults):], args.defaults))
+        defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
+        for arg in positional + args.kwonlyargs:
+            found = _annotation_class(arg.annotation, b)
+            default = defaults.get(arg.arg)
+            if found is None and isinstance(default, ast.Call) and default.args \
+                    and b.qualify(default.func) in DEPENDS:
+                found = _annotation_class(default.args[0], b)  # repo = Depends(Repo)
+            if found:
+                params[arg.arg] = found
+        for sub in _toplevel(method.body):  # statements only: an assignment is one
+            if isinstance(sub, ast.Assign):
+                targets, value, ann = sub.targets, sub.value, None
+            elif isinstance(sub, ast.AnnAssign):
+                targets, value, ann = [sub.target], sub.value, sub.annotation
+            else:
+                continue
+            for target in targets:
+                if not (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+                        and target.value.id == this):
+                    continue
+                found = _annotation_class(ann, b) if ann is not None else None
+                if found is None and isinstance(value, ast.Name):
+                    found = params.get(value.id)
+                inner = value.value if isinstance(value, ast.Await) else value
+                if found is None and isinstance(inner, ast.Call):
+                    found = _annotation_class(inner.func, b)
+                if found:
+                    out.setdefault(target.attr, found)
+    return out
 
 
 def _fnmatch(name: str, pattern: str) -> bool:
@@ -570,6 +725,15 @@ class _ExprScanner(ast.NodeVisitor):
 
     def scan(self, node: ast.AST) -> None:
         self.visit(node)
+
+    def held_class(self, node: ast.AST) -> Optional[str]:
+        """The class ``self.<attr>`` holds, in a method whose class says so."""
+        fn = self.fn
+        if fn is None or not fn.cls or not fn.params or fn.cls not in self.o.s.classes:
+            return None
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == fn.params[0]:
+            return self.o.attr_types(fn.cls).get(node.attr)
+        return None
 
     def visit_FunctionDef(self, node):  # nested defs are their own scope
         return
@@ -641,7 +805,7 @@ class _ExprScanner(ast.NodeVisitor):
         if not isinstance(func, ast.Attribute):
             return
         attr = func.attr
-        owner = b.qualify(func.value) or dotted(func.value)
+        owner = self.held_class(func.value) or b.qualify(func.value) or dotted(func.value)
         if attr in ADD_ROUTE_METHODS:
             endpoint = node.args[1] if len(node.args) > 1 else _kw(node, "endpoint")
             if endpoint is not None:
@@ -678,6 +842,9 @@ class _FunctionBody(ast.NodeVisitor):
         self.if_depth = 0
         self.scanner = _ExprScanner(owner, b, fn)
         self.none_guards: List[Optional[str]] = []
+        self.guard_attrs: List[List[str]] = []
+        if not fn.cls:  # ``self.<attr>`` reads matter in methods only: skip the visit elsewhere
+            self.visit_Attribute = self.generic_visit
 
     def run(self) -> None:
         # locals: names bound in the body shadow module-level names
@@ -704,6 +871,9 @@ class _FunctionBody(ast.NodeVisitor):
     def visit_If(self, node: ast.If) -> None:
         self.visit(node.test)
         self.if_depth += 1
+        self.guard_attrs.append([sub.attr for sub in ast.walk(node.test)
+                                 if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name)
+                                 and self._is_self(sub.value.id)])
         test = node.test
         guard = None
         if (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and len(test.ops) == 1
@@ -717,6 +887,7 @@ class _FunctionBody(ast.NodeVisitor):
         for stmt in node.orelse:
             self.visit(stmt)
         self.none_guards.pop()
+        self.guard_attrs.pop()
         self.if_depth -= 1
 
     # -- origins ------------------------------------------------------------------------
@@ -771,7 +942,17 @@ class _FunctionBody(ast.NodeVisitor):
                 cls = self.fn.param_types[name]
             if cls:
                 return f"{cls}.{func.attr}"
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Attribute) \
+                and isinstance(func.value.value, ast.Name) and self._is_self(func.value.value.id):
+            held = self.o.attr_types(self.fn.cls).get(func.value.attr)
+            if held:
+                return f"{held}.{func.attr}"
         return self.b.qualify(func)
+
+    def _is_self(self, name: str) -> bool:
+        """``name`` is the instance a method was called on (not ``cls``, not a static method)."""
+        fn = self.fn
+        return fn.binds_self and name == fn.params[0]
 
     # -- statements ---------------------------------------------------------------------
     def visit_For(self, node) -> None:
@@ -795,15 +976,23 @@ class _FunctionBody(ast.NodeVisitor):
             if callee in APP_CLASSES:
                 self.o.s.apps.append(AppSite(owner, callee, value.lineno, value.col_offset,
                                              self.fn.qualname, [k.arg or "**" for k in value.keywords]))
-        if isinstance(target, ast.Name):
+        if isinstance(target, (ast.Tuple, ast.List)):
+            for elt in target.elts:
+                self._bind(elt, None, elt)
+            return
+        store = self._store_of(target)
+        if site is not None and store is not None:
+            site.stores.append(store)
+            if store[0] != "local":
+                site.guarded = site.guarded or self.if_depth > 0
+            if store[0] == "state":
+                self.o.s.state_ctors[store[1]] = site.ctor
+        elif origin is not None and origin[0] == "call" and store is not None and store[0] != "local":
+            # what a factory returned, kept: ``if _client is None: _client = make_client()``
+            self.fn.call_stores.append((origin[1], store, self.if_depth > 0))
+        if isinstance(target, ast.Name) and target.id not in self.globals:
             # a local from here on: it shadows a module-level name of the same spelling
-            if target.id not in self.globals:
-                self.b.names[target.id] = f"{self.fn.qualname}.<locals>.{target.id}"
-            if target.id in self.globals:
-                if site is not None:
-                    site.stores.append(("global", f"{self.o.s.name}.{target.id}"))
-                    site.guarded = site.guarded or self.if_depth > 0
-                return
+            self.b.names[target.id] = f"{self.fn.qualname}.<locals>.{target.id}"
             if target.id in self.fn.assigns or value is target or isinstance(value, ast.Name) and value is target:
                 self.fn.assigns[target.id] = None  # assigned more than once
             elif isinstance(value, ast.expr) and value is not target:
@@ -821,25 +1010,39 @@ class _FunctionBody(ast.NodeVisitor):
                     self.local[target.id] = ("instance", inst)
                 else:
                     self.local.pop(target.id, None)
-            if site is not None:
-                site.stores.append(("local", target.id))
         elif isinstance(target, ast.Attribute):
-            attr = state_attr(target)
             path = dotted(target)
             if path is not None and origin is not None:
                 self.local[path] = origin
-            if site is not None:
-                if attr is not None:
-                    site.stores.append(("state", attr))
-                    self.o.s.state_ctors[attr] = site.ctor
-                else:
-                    site.stores.append(("attr", target.attr))
-                site.guarded = site.guarded or self.if_depth > 0
-            elif attr is not None and origin and origin[0] == "call":
-                pass
-        elif isinstance(target, (ast.Tuple, ast.List)):
-            for elt in target.elts:
-                self._bind(elt, None, elt)
+
+    def _store_of(self, target: ast.AST) -> Optional[Origin]:
+        """Where an assignment keeps a value: ("local", n) | ("global", q) | ("state", attr) |
+        ("self", attr) | ("attr", attr) | ("item", container); ``self._clients[url] = ...`` is
+        ("self", "[]"), a keyed cache."""
+        if isinstance(target, ast.Name):
+            if target.id in self.globals:
+                return ("global", f"{self.o.s.name}.{target.id}")
+            return ("local", target.id)
+        if isinstance(target, ast.Attribute):
+            attr = state_attr(target)
+            if attr is not None:
+                return ("state", attr)
+            if isinstance(target.value, ast.Name) and self._is_self(target.value.id):
+                return ("self", target.attr)
+            qual = self.b.qualify(target) if isinstance(target.value, ast.Name) else None
+            if qual and "<locals>" not in qual:
+                return ("global", qual)  # cache.client = Redis(...)
+            return ("attr", target.attr)
+        if isinstance(target, ast.Subscript):
+            root = target.value
+            while isinstance(root, (ast.Attribute, ast.Subscript)):
+                root = root.value
+            if isinstance(root, ast.Name):
+                if self._is_self(root.id):
+                    return ("self", "[]")
+                if root.id in self.fn.params or root.id in self.globals or root.id not in self.fn.assigns:
+                    return ("item", root.id)  # cls, a module-level dict, a registry handed in
+        return None
 
     def _instance(self, value: ast.AST) -> Optional[str]:
         if isinstance(value, ast.Await):
@@ -940,7 +1143,7 @@ class _FunctionBody(ast.NodeVisitor):
             self.visit(child)
         self.scanner.register(node)
         callee_qual = self.b.qualify(node.func)
-        ctor = classify(callee_qual, self.o.extra_factories) or self._master_for(node)
+        ctor = self.o.classify(callee_qual) or self._master_for(node)
         if ctor is not None:
             self._new_site(node, ctor, callee_qual or _text(node.func))
             return
@@ -974,8 +1177,15 @@ class _FunctionBody(ast.NodeVisitor):
                 self.fn.closes.append(Close(node.lineno, node.col_offset, origin, "enter", _text(node.args[0])))
         callee = self.callee(func)
         if callee:
+            for arg in node.args:
+                if isinstance(arg, (ast.Name, ast.Attribute)):
+                    ref = self.b.qualify(arg)
+                    if ref and "<locals>" not in ref and ref.rsplit(".", 1)[-1][:1].isupper():
+                        self.fn.class_args.append((callee, ref))
             self.fn.calls.append((callee, node.lineno))
             self.fn.call_sites.append((callee, node.lineno, node.col_offset))
+            for attrs in self.guard_attrs:
+                self.fn.guarded_calls.extend((callee, attr) for attr in attrs)
 
     def _master_for(self, node: ast.Call) -> Optional[Ctor]:
         func = node.func
@@ -1026,6 +1236,7 @@ class _FunctionBody(ast.NodeVisitor):
         if pool_arg is not None and site.pool_origin is None:
             site.pool_origin = ("unknown",)
         site.keywords = [k.arg or "**" for k in node.keywords]
+        site.written = _text(node.func)
         site.arg_names = self._names_in([*node.args, *[k.value for k in node.keywords]])
         site.none_guard = next((g for g in reversed(self.none_guards) if g), None)
         self.site_of[id(node)] = len(self.fn.sites)
@@ -1050,6 +1261,11 @@ class _FunctionBody(ast.NodeVisitor):
     def visit_Lambda(self, node):
         self.visit(node.body)
 
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if isinstance(node.ctx, ast.Load) and isinstance(node.value, ast.Name) and self._is_self(node.value.id):
+            self.fn.self_reads.add(node.attr)
+        self.generic_visit(node)
+
 
 _BUILTINS = frozenset(dir(__import__("builtins")))
 
@@ -1062,5 +1278,8 @@ def _text(node: ast.AST) -> str:
 
 
 def summarize(tree: ast.Module, name: str, path: str, is_package: bool = False,
-              extra_factories: Sequence[str] = (), extra_routes: Sequence[str] = ()) -> ModuleSummary:
-    return _Summarizer(name, path, is_package, extra_factories, extra_routes).run(tree)
+              extra_factories: Sequence[str] = (), extra_routes: Sequence[str] = (),
+              client_classes: Optional[Dict[str, Ctor]] = None) -> ModuleSummary:
+    """``client_classes``: subclasses of client and pool classes defined in other modules of
+    the project (qualified name -> what they build), found by a first pass."""
+    return _Summarizer(name, path, is_package, extra_factories, extra_routes, client_classes).run(tree)

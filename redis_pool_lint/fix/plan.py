@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple
 
-from ..analysis.detect import Finding
+from ..analysis.detect import Finding, short as short_name
 from ..analysis.index import Project
 from ..analysis.load import ProjectResult
 from ..analysis.summary import AppSite, Function, ModuleSummary, Site
@@ -173,23 +174,11 @@ class Planner:
         self.pools_taken: Set[int] = set()  # per-request pools fixed with their client
         self.state_dict: Optional[Function] = None  # an existing lifespan that yields its state
         # project-wide lookups, built on first use (once per plan, not once per finding)
-        self._callers: Optional[Dict[str, List[Tuple[str, int, int]]]] = None
         self._outside: Optional[Dict[str, List[str]]] = None
         self._foreign_closes: Optional[Dict[int, List[Tuple[ModuleSummary, Any]]]] = None
         self._state_pools: Optional[Dict[str, List[Tuple[ModuleSummary, Function, Site]]]] = None
 
     # -- project-wide lookups -------------------------------------------------------------
-    def callers_in_scope(self) -> Dict[str, List[Tuple[str, int, int]]]:
-        """Function -> the request-scope call sites that reach it: (caller, line, col)."""
-        if self._callers is None:
-            self._callers = {}
-            for qual in self.p.scopes:
-                cmod, caller = self.p.functions[qual]
-                for callee, line, col in caller.call_sites:
-                    for target in self.p.callable_targets(callee, cmod.name):
-                        self._callers.setdefault(target, []).append((qual, line, col))
-        return self._callers
-
     def callers_outside(self) -> Dict[str, List[str]]:
         """Function -> the functions outside request scope that call it, in project order."""
         if self._outside is None:
@@ -341,13 +330,20 @@ class Planner:
 
     # -- one construction site ----------------------------------------------------------
     def _site(self, group: List[Finding]) -> None:
-        f = group[0]
+        # the construction's own finding; the others are the callers of a factory that builds it
+        home = self.p.functions[group[0].function][0].path
+        f = next((g for g in group if (g.path, g.line, g.col) == (home, *g.span[:2])), None)
+        if f is None:  # a factory reported at its callers only: the edit lands in the factory
+            f = group[0]
+            at_factory = dataclasses.replace(f, path=home, line=f.span[0], col=f.span[1], code="RPL105")
+            if not self.o.disable_noqa and not noqa_filter([at_factory], self.sources.get(home, "")):
+                raise Skip(f"`{short_name(f.function)}`, which builds the client, is marked noqa")
         mod, fn = _module_path(self.p, f.function)
         found = _site_of(fn, f)
         if found is None:
             raise Skip("construction not found")
         index, site = found
-        if f.code == "RPL105":
+        if f.role == "helper":
             return self._helper(mod, fn, index, site)
         if site.ctor.kind == "pool":
             if id(site) in self.pools_taken:
@@ -424,7 +420,7 @@ class Planner:
             raise Skip("constructor arguments depend on the helper's parameters: cannot build it once")
         callers = []
         reached: Dict[str, List[Tuple[int, int]]] = {}
-        for qual, line, col in self.callers_in_scope().get(fn.qualname, []):
+        for qual, line, col in self.p.callers_in_scope().get(fn.qualname, []):
             reached.setdefault(qual, []).append((line, col))
         for qual, sites in reached.items():
             scope = self.p.scopes[qual]
