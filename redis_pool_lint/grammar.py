@@ -1,9 +1,11 @@
-"""Which newer Python a file needs, when this interpreter's parser refuses it.
+"""Which newer Python a file needs, when neither this interpreter's parser nor the analysis's
+libcst reading of newer syntax (``analysis/downlevel.py``) can take it.
 
-The analysis parses with the running Python's ``ast``, so a module written for a newer Python is
-a syntax error here. libcst's native parser reads the grammars up to 3.14 whatever Python runs
-it: a file it parses, whose refused line holds a construct newer than this Python, needs that
-newer Python. Only then is it said; a typo gets no such hint.
+downlevel rewrites what detection can do without (type parameters, f-strings, ...); a
+``match`` statement or ``except*`` under 3.9 or 3.10, or a module it cannot rewrite, stays a
+syntax error. libcst's native parser reads the grammars up to 3.14 whatever Python runs it: a
+file it parses, whose refused line holds a construct newer than this Python, needs that newer
+Python. Only then is it said; a typo gets no such hint.
 """
 from __future__ import annotations
 
