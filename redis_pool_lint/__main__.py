@@ -14,7 +14,8 @@ if _default:
 
 # ``python -m`` puts the current folder first on sys.path: in a project with a ``secrets.py`` or
 # a vendored ``libcst``, the fixer's own imports would load the project's modules instead.
-if not sys.flags.safe_path and sys.path and sys.path[0] in ("", os.getcwd()):
+# (``-P``/``PYTHONSAFEPATH`` arrived in 3.11; before it the first entry is always there.)
+if not getattr(sys.flags, "safe_path", False) and sys.path and sys.path[0] in ("", os.getcwd()):
     del sys.path[0]
 
 from .cli import main  # noqa: E402

@@ -1,10 +1,11 @@
-"""``redis-pool-lint``: the command-line face (``check``, ``rules``, ``rule``)."""
+"""``redis-pool-lint``: the command-line face (``check``, ``fix``, ``rules``, ``rule``)."""
 from __future__ import annotations
 
 import argparse
 from dataclasses import replace
 import os
 import sys
+import time
 from typing import Dict, List, Optional, Sequence
 
 from . import __version__, config
@@ -21,9 +22,13 @@ class UsageError(Exception):
     """Bad command-line input: one line on stderr, exit 2."""
 
 
+class ArgumentError(UsageError):
+    """What argparse refused: the line ends with what to do instead (``next_step``)."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, no usage dump
-        raise UsageError(message)
+        raise ArgumentError(message)
 
 
 def _csv(value: str) -> List[str]:
@@ -59,6 +64,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="check: mark fixable findings ([*] safe, [-] unsafe); fix: list what was fixed")
     p.add_argument("--jobs", "-j", type=_jobs, default=None, metavar="N",
                    help="worker processes (default: the number of cores; 1 runs in this process)")
+    talk = p.add_mutually_exclusive_group()
+    talk.add_argument("--quiet", "-q", action="store_true",
+                      help="print findings and errors only: no warnings, summaries or progress")
+    talk.add_argument("--verbose", "-v", action="store_true",
+                      help="also say which configuration was read, what each project holds and how long it took")
 
 
 def _jobs(value: str) -> int:
@@ -71,12 +81,25 @@ def _jobs(value: str) -> int:
     return n
 
 
+DESCRIPTION = "Find and fix Redis clients built per request in FastAPI/Starlette apps."
+EXAMPLES = """\
+examples:
+  redis-pool-lint check .          report them (flake8's format); exit 1 when there are any
+  redis-pool-lint fix --diff .     show the rewrite into one lifespan client, write nothing
+  redis-pool-lint fix .            rewrite in place
+  redis-pool-lint rule RPL101      explain a rule
+
+'redis-pool-lint COMMAND --help' lists a command's options."""
+
+
 def make_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="redis-pool-lint", description=__doc__)
+    parser = _Parser(prog="redis-pool-lint", description=DESCRIPTION, epilog=EXAMPLES,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"redis-pool-lint {__version__}")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND", parser_class=_Parser)
     check = sub.add_parser(
         "check", help="report Redis clients built per request",
+        description="Report Redis clients built per request, one flake8-style line each.",
         epilog="exit codes: 0 no findings; 1 findings; 2 error (bad input, unreadable or unparsable files)")
     _add_common(check)
     check.add_argument("--output-format", choices=OUTPUT_FORMATS, default=None,
@@ -85,6 +108,8 @@ def make_parser() -> argparse.ArgumentParser:
     check.add_argument("--statistics", action="store_true", help="count the findings per code")
     fix = sub.add_parser(
         "fix", help="rewrite per-request clients into one lifespan client",
+        description="Rewrite per-request Redis clients into one client built in the app's lifespan, "
+        "verified before anything is written.",
         epilog="exit codes: 0 nothing left to fix; 1 files changed (or, with --diff, would be) or "
         "findings remain, as pre-commit fixers do; 2 error")
     _add_common(fix)
@@ -99,6 +124,7 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_parser("rules", help="list the rule catalogue")
     rule = sub.add_parser("rule", help="show one rule's documentation")
     rule.add_argument("code")
+    parser.commands = dict(sub.choices)  # type: ignore[attr-defined]
     return parser
 
 
@@ -116,11 +142,65 @@ def configure(args: argparse.Namespace) -> None:
         raise UsageError("--stdin-filename needs '-' as the path")
     where = [args.stdin_filename or "."] if args.paths == ["-"] else args.paths
     try:
-        config.apply(args, config.load(where, args.config, args.isolated), DEFAULTS)
+        loaded = config.load(where, args.config, args.isolated)
+        config.apply(args, loaded, DEFAULTS)
     except config.ConfigError as exc:
         raise UsageError(str(exc)) from None
+    args.config_sources = loaded.sources
     if args.jobs is None:
         args.jobs = os.cpu_count() or 1
+
+
+class Talk:
+    """What goes to stderr besides findings and errors: warnings and summaries (none with
+    ``-q``), and what was read and how long it took (only with ``-v``)."""
+
+    def __init__(self, args: argparse.Namespace, err) -> None:
+        self.err, self.quiet, self.verbose = err, args.quiet, args.verbose
+        self.started = time.monotonic()
+        self.files = self.projects = 0
+
+    def project(self, root: str, files: int, started: float, detail: str = "") -> None:
+        self.files += files
+        self.projects += 1
+        self.debug(f"{root}: {files} file(s){detail}, {self.seconds(started)}")
+
+    def done(self, verb: str, args: argparse.Namespace) -> None:
+        self.debug(f"{verb} {self.files} file(s) in {self.projects} project(s), {args.jobs} job(s), "
+                   f"{self.seconds()}")
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            self.err.write(f"redis-pool-lint: {text}\n")
+
+    def warn(self, text: str) -> None:
+        self.say(f"warning: {text}")
+
+    def debug(self, text: str) -> None:
+        if self.verbose:
+            self.err.write(f"redis-pool-lint: {text}\n")
+
+    def seconds(self, since: Optional[float] = None) -> str:
+        return f"{time.monotonic() - (self.started if since is None else since):.2f} s"
+
+    def configuration(self, args: argparse.Namespace) -> None:
+        if args.isolated:
+            self.debug("configuration: none read (--isolated)")
+        elif args.config_sources:
+            self.debug(f"configuration: {', '.join(args.config_sources)}")
+        else:
+            self.debug("configuration: no file found (pyproject.toml with [tool.redis-pool-lint], "
+                       "or setup.cfg, tox.ini, .flake8 with [flake8])")
+
+    def found_nothing(self) -> None:
+        self.warn("No Python files found under the given path(s)")
+
+    def not_analysed(self, count: int) -> None:
+        """After the one-line errors: what to do about them."""
+        if count:
+            it = "it" if count == 1 else "them"
+            self.say(f"{count} file{'s' if count != 1 else ''} could not be analysed (see above): "
+                     f"fix {it}, or leave {it} out with --extend-exclude PATH")
 
 
 def _flat(groups: Sequence[Sequence[str]]) -> List[str]:
@@ -199,10 +279,15 @@ def collect(paths: Sequence[str], settings: Settings, err,
             status = EXIT_ERROR
             continue
         unreadable: List["tuple[str, str]"] = []
-        found = iter_python_files(arg, settings, unreadable=unreadable) if os.path.isdir(arg) else [arg]
+        # Walked from its absolute path: exclude patterns with a slash are absolute (anchored
+        # at the current folder or the configuration file's, as flake8's), and must meet one.
+        top = os.path.abspath(arg)
+        found = iter_python_files(top, settings, unreadable=unreadable) if os.path.isdir(arg) else [top]
         for path in found:
-            targets.add(os.path.abspath(path), arg)
+            targets.add(path, arg)
         for folder, reason in unreadable:
+            below = os.path.relpath(folder, top)
+            folder = arg if below == "." else os.path.join(arg, below)
             err.write(f"{folder}: cannot read: {reason}\n")
             status = EXIT_ERROR
             if reported is not None:
@@ -221,8 +306,10 @@ def _stdin_target(args: argparse.Namespace) -> "tuple[str, str, bytes]":
     return path, shown, data
 
 
-def analyse(args: argparse.Namespace, settings: Settings, err) -> "tuple[list, list, int]":
+def analyse(args: argparse.Namespace, settings: Settings, err,
+            talk: Optional[Talk] = None) -> "tuple[list, list, int]":
     """Findings wanted by the selection, as (shown path, finding), and (shown, error) pairs."""
+    talk = talk or Talk(argparse.Namespace(quiet=True, verbose=False), err)
     selection = selection_from(args)
     found: list = []
     errors: list = []
@@ -235,9 +322,14 @@ def analyse(args: argparse.Namespace, settings: Settings, err) -> "tuple[list, l
     else:
         targets, roots, status = collect(args.paths, settings, err)
         sources = {}
+        if not targets and status == EXIT_CLEAN:
+            talk.found_nothing()
     for root in sorted(roots):
         wanted = roots[root]
+        started = time.monotonic()
         result = build(root, settings, wanted, sources=sources, jobs=args.jobs)
+        talk.project(root, len(wanted), started,
+                     f" to check ({len(result.files)} in the project, {len(result.summaries)} parsed)")
         # Only files with something to say are looked at (and their shown path worked out).
         named = set(wanted)
         speaking = [p for p in {**result.errors, **result.findings} if p in named]
@@ -263,8 +355,10 @@ def run_check(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
     from . import report
 
     configure(args)
+    talk = Talk(args, err)
+    talk.configuration(args)
     settings = settings_from(args)
-    found, errors, status = analyse(args, settings, err)
+    found, errors, status = analyse(args, settings, err, talk)
     items = [report.item(shown, f) for shown, f in found]
     sink = out
     if args.output_file:
@@ -277,7 +371,7 @@ def run_check(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
         if fmt == "json":
             report.write_json(items, sink)
         elif fmt == "github":
-            report.write_github(items, sink)
+            report.write_github(items, sink, errors)
         elif fmt == "sarif":
             report.write_sarif(items, sink, errors)
         else:
@@ -290,6 +384,8 @@ def run_check(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
     finally:
         if sink is not out:
             sink.close()
+    talk.not_analysed(len(errors))
+    talk.done("checked", args)
     if status == EXIT_CLEAN and items and not args.exit_zero:
         status = EXIT_FINDINGS
     return status
@@ -303,6 +399,8 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
     configure(args)
     if args.max_connections < 1 or args.pool_timeout <= 0:
         raise UsageError("--max-connections and --pool-timeout must be positive")
+    talk = Talk(args, err)
+    talk.configuration(args)
     settings = settings_from(args)
     options = Options(selection=selection_from(args), unsafe=args.unsafe_fixes, app=args.app,
                       max_connections=args.max_connections, pool_timeout=args.pool_timeout,
@@ -317,12 +415,16 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
         status = EXIT_CLEAN
     else:
         targets, roots, status = collect(args.paths, settings, err, reported)
+        if not targets and status == EXIT_CLEAN:
+            talk.found_nothing()
     rel = lambda p: targets[p] if p in sources else os.path.relpath(p)  # noqa: E731
-    progress = Progress(err) if _isatty(err) else None
+    progress = Progress(err) if _isatty(err) and not args.quiet else None
     changed = fixed = left = 0
+    unanalysed: set = set()
     done: Dict[str, List[str]] = {}
     piped: Optional[bytes] = None
     for root in sorted(roots):
+        started = time.monotonic()
         try:
             outcome = fix_project(root, settings, replace(options, only=frozenset(roots[root])), roots[root],
                                   write=not args.diff and not sources, sources=sources, jobs=args.jobs,
@@ -334,6 +436,8 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
             continue
         if progress is not None:
             progress.clear()
+        talk.project(root, len(roots[root]), started, " to fix")
+        unanalysed.update(path for path, _ in outcome.problems)
         for path, message in outcome.problems:
             if path not in reported:
                 err.write(f"{rel(path)}: {message}\n")
@@ -374,8 +478,10 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
         progress.clear()
     if args.show_fixes:
         err.write(report.fixed_summary(done))
+    talk.not_analysed(len(unanalysed))
     verb = "would change" if args.diff else "changed"
-    err.write(f"redis-pool-lint: {verb} {changed} file(s), fixed {fixed} finding(s), {left} left\n")
+    talk.say(f"{verb} {changed} file(s), fixed {fixed} finding(s), {left} left")
+    talk.done("fixed" if not args.diff else "looked at", args)
     if status == EXIT_CLEAN and (changed or left) and not args.exit_zero:
         status = EXIT_FINDINGS
     return status
@@ -441,6 +547,33 @@ def run_rule(code: str, out=sys.stdout) -> int:
     return EXIT_CLEAN
 
 
+def next_step(message: str, parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> str:
+    """What to do about a command line argparse refused: the right command for an option of the
+    other one (``check --fix``), ``check`` for a path given without a command, else the help."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands: Dict[str, argparse.ArgumentParser] = getattr(parser, "commands", {})
+    command = next((a for a in argv if a in commands), None)
+    if message.startswith("unrecognized arguments:") and command in ("check", "fix"):
+        other = "fix" if command == "check" else "check"
+        theirs = {o for a in commands[other]._actions for o in a.option_strings}
+        for word in message.split(":", 1)[1].split():
+            option = word.split("=", 1)[0]
+            if command == "check" and option == "--fix":
+                return "; to rewrite the code, run 'redis-pool-lint fix' ('fix --diff' shows the change first)"
+            if option in theirs:
+                return f"; {option} is an option of 'redis-pool-lint {other}'"
+        return f"; see 'redis-pool-lint {command} --help'"
+    if "invalid choice" in message and command is None:
+        given = next((a for a in argv if not a.startswith("-")), None)
+        if given is not None and (os.path.exists(given) or given.endswith(".py")):
+            return f"; to check it, run 'redis-pool-lint check {given}'"
+    if command == "rule":
+        return "; e.g. 'redis-pool-lint rule RPL101' ('redis-pool-lint rules' lists the codes)"
+    if command is not None:
+        return f"; see 'redis-pool-lint {command} --help'"
+    return "; see 'redis-pool-lint --help'"
+
+
 def _tolerant_streams() -> None:
     """A file name that is not valid in the output's encoding prints as well as it can, never
     stops the run: its bytes back (surrogateescape) on UTF-8, escapes on anything else."""
@@ -466,7 +599,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
     except UsageError as exc:
-        sys.stderr.write(f"redis-pool-lint: error: {exc}\n")
+        step = next_step(str(exc), parser, argv) if isinstance(exc, ArgumentError) else ""
+        sys.stderr.write(f"redis-pool-lint: error: {exc}{step}\n")
         return EXIT_ERROR
     except KeyboardInterrupt:
         sys.stderr.write("redis-pool-lint: interrupted\n")

@@ -152,7 +152,7 @@ def read_pyproject(path: str) -> Optional[Dict[str, Any]]:
     for key, value in table.items():
         if key not in OPTIONS:
             close = difflib.get_close_matches(key, list(OPTIONS), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; the options are {', '.join(OPTIONS)}"
             raise ConfigError(f"{where}: unknown option {key!r}{hint}")
         out[key] = _check_value(key, value, where)
     return _anchor(out, os.path.dirname(path))

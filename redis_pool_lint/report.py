@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, TextIO, Tuple
@@ -90,13 +91,27 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def write_github(items: Sequence[Item], out: TextIO) -> None:
-    """GitHub Actions workflow commands: one ``::error`` annotation per finding."""
+def _annotation(props: Sequence[Tuple[str, object]], message: str) -> str:
+    joined = ",".join(f"{k}={_escape_property(str(v))}" for k, v in props)
+    return f"::error {joined}::{_escape_data(message)}\n"
+
+
+#: where a parse error says it is: ``cannot parse: invalid syntax (line 2)``
+ERROR_LINE = re.compile(r"\(line (\d+)\)")
+
+
+def write_github(items: Sequence[Item], out: TextIO, errors: Sequence[Tuple[str, str]] = ()) -> None:
+    """GitHub Actions workflow commands: one ``::error`` annotation per finding, and one per file
+    that could not be analysed (on the line the parser names, else the first)."""
     for i in items:
-        props = ",".join(f"{k}={_escape_property(str(v))}" for k, v in (
+        out.write(_annotation((
             ("title", f"redis-pool-lint ({i.code})"), ("file", i.path), ("line", i.row),
-            ("col", i.column), ("endLine", i.end_row), ("endColumn", i.end_column)))
-        out.write(f"::error {props}::{_escape_data(f'{i.path}:{i.row}:{i.column}: {i.message}')}\n")
+            ("col", i.column), ("endLine", i.end_row), ("endColumn", i.end_column)),
+            f"{i.path}:{i.row}:{i.column}: {i.message}"))
+    for path, message in errors:
+        where = ERROR_LINE.search(message)
+        out.write(_annotation((("title", "redis-pool-lint (not analysed)"), ("file", path),
+                               ("line", where.group(1) if where else 1)), f"{path}: {message}"))
 
 
 def _uri(path: str) -> str:

@@ -65,6 +65,29 @@ def test_excludes(project):
     assert {line.split(":")[0] for line in res.stdout.splitlines()} == {"./app.py"}
 
 
+@pytest.mark.parametrize("pattern", ["routers/legacy.py", "./routers/legacy.py", "*/legacy.py", "legacy.py",
+                                     "routers/leg*.py"])
+@pytest.mark.parametrize("where", [[], ["."], ["routers"]], ids=["no-path", "dot", "subfolder"])
+def test_extend_exclude_takes_a_path_from_the_current_folder(project, pattern, where):
+    """As flake8: a pattern with a slash is a path from where the command runs, however the
+    folder to check is written."""
+    (project / "routers").mkdir()
+    (project / "routers" / "legacy.py").write_text(BAD)
+    (project / "routers" / "orders.py").write_text(BAD)
+    res = run_tool("check", f"--extend-exclude={pattern}", *where, cwd=project)
+    files = {line.split(":")[0].lstrip("./") for line in res.stdout.splitlines()}
+    assert "routers/orders.py" in files and "routers/legacy.py" not in files, res.stdout
+    res = run_tool("fix", "--diff", f"--extend-exclude={pattern}", *where, cwd=project)
+    assert "routers.orders:app" in res.stderr and "legacy" not in res.stdout + res.stderr, res.stderr
+
+
+def test_a_folder_pattern_with_a_trailing_slash_excludes_the_folder(project):
+    (project / "routers").mkdir()
+    (project / "routers" / "legacy.py").write_text(BAD)
+    res = run_tool("check", "--extend-exclude=routers/", ".", cwd=project)
+    assert res.returncode == 1 and "routers" not in res.stdout
+
+
 def test_test_files_are_skipped_by_default(project):
     (project / "tests").mkdir()
     (project / "tests" / "test_app.py").write_text(BAD)
@@ -79,9 +102,13 @@ def test_syntax_error_is_one_line_and_run_goes_on(project):
     res = run_tool("check", ".", cwd=project)
     assert res.returncode == 2
     assert "Traceback" not in res.stderr
-    assert res.stderr.splitlines() == [res.stderr.splitlines()[0]]
-    assert res.stderr.startswith("./broken.py: cannot parse: ")
+    assert res.stderr.splitlines() == [
+        "./broken.py: cannot parse: invalid syntax (line 2)",
+        "redis-pool-lint: 1 file could not be analysed (see above): fix it, or leave it out with --extend-exclude PATH"]
     assert "RPL101" in res.stdout  # the other file was still checked
+    quiet = run_tool("check", "-q", ".", cwd=project)
+    assert (quiet.returncode, quiet.stdout) == (2, res.stdout)
+    assert quiet.stderr == "./broken.py: cannot parse: invalid syntax (line 2)\n"
 
 
 def test_undecodable_file(project):
@@ -105,7 +132,8 @@ def test_missing_path_and_unknown_option(tmp_path):
     assert res.returncode == 2 and "cannot read" in res.stderr and "Traceback" not in res.stderr
     res = run_tool("check", "--frobnicate", str(tmp_path))
     assert res.returncode == 2
-    assert res.stderr.strip().splitlines() == ["redis-pool-lint: error: unrecognized arguments: --frobnicate"]
+    assert res.stderr.strip().splitlines() == [
+        "redis-pool-lint: error: unrecognized arguments: --frobnicate; see 'redis-pool-lint check --help'"]
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads everything")

@@ -71,8 +71,11 @@ def test_exclude_patterns_with_a_slash_are_relative_to_the_config_file(tmp_path)
     for folder in ("legacy/old", "legacy/new"):
         (tmp_path / folder).mkdir(parents=True)
         write(tmp_path / folder, "app.py", BAD)
-    res = run_tool("check", str(tmp_path), cwd=tmp_path.parent)
-    assert res.stdout and all("legacy/new/app.py" in line for line in res.stdout.splitlines())
+    for args, cwd in (([str(tmp_path)], tmp_path.parent), ([], tmp_path), (["."], tmp_path),
+                      (["new"], tmp_path / "legacy")):
+        res = run_tool("check", *args, cwd=cwd)
+        assert res.stdout and all("legacy/new/app.py" in line or line.startswith("new/app.py")
+                                  for line in res.stdout.splitlines()), (args, res.stdout)
 
 
 def test_config_option_uses_only_that_file_and_isolated_ignores_all(project, tmp_path_factory):
@@ -96,6 +99,7 @@ def test_fix_reads_its_options_from_pyproject(project):
 
 @pytest.mark.parametrize("text, fragment", [
     ('[tool.redis-pool-lint]\nignor = ["RPL102"]\n', "unknown option 'ignor' (did you mean 'ignore'?)"),
+    ('[tool.redis-pool-lint]\nqux = 1\n', "unknown option 'qux'; the options are select, extend-select, ignore, "),
     ('[tool.redis-pool-lint]\nselect = "RPL999"\n', "unknown rule selector 'RPL999'"),
     ('[tool.redis-pool-lint]\nselect = ["E501"]\n', "unknown rule selector 'E501'"),
     ("[tool.redis-pool-lint]\nmax-connections = 0\n", "'max-connections' must be a positive integer"),

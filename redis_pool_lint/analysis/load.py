@@ -11,7 +11,6 @@ import functools
 import os
 import re
 import stat
-import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -253,25 +252,31 @@ NOT_NEWER_SYNTAX = ("null bytes", "indent", "inconsistent use of tabs", "unexpec
                     "Missing parentheses in call to", "leading zeros", "invalid character")
 
 
-def describe_error(exc: BaseException) -> str:
+#: What to do about a module nested deeper than Python's parser or the analysis goes.
+TOO_DEEP = "; split the expression up, or leave the file out (--extend-exclude)"
+
+
+def describe_error(exc: BaseException, data: Optional[bytes] = None) -> str:
+    """One line for a file that cannot be parsed (``data``: its bytes, to tell newer syntax)."""
     if isinstance(exc, SyntaxError):
         where = f" (line {exc.lineno})" if exc.lineno else ""
         msg = exc.msg or "invalid syntax"
         if isinstance(exc, UnicodeDecodeError) or any(w in msg for w in ("codec", "decode", "encoding")):
             return f"cannot decode: {msg}{where}"
         if "nested" in msg:
-            return f"cannot parse: {msg}{where} (nested too deeply for Python's parser)"
+            return f"cannot parse: {msg}{where} (nested too deeply for Python's parser){TOO_DEEP}"
         hint = ""
-        if sys.version_info < (3, 13) and not any(w in msg for w in NOT_NEWER_SYNTAX):
-            hint = (f"; if it uses syntax newer than Python "
-                    f"{sys.version_info.major}.{sys.version_info.minor}, run under a newer Python")
+        if not any(w in msg for w in NOT_NEWER_SYNTAX):
+            from ..grammar import hint as newer_hint
+
+            hint = newer_hint(data, exc.lineno)
         return f"cannot parse: {msg}{where}{hint}"
     if isinstance(exc, (UnicodeDecodeError, LookupError)):
         return f"cannot decode: {exc}"
     if isinstance(exc, (RecursionError, MemoryError)):
-        return f"cannot parse: nested too deeply for Python's parser ({type(exc).__name__})"
-    if isinstance(exc, ValueError):
-        return f"cannot parse: {type(exc).__name__}: {exc}"
+        return f"cannot parse: nested too deeply for Python's parser ({type(exc).__name__}){TOO_DEEP}"
+    if isinstance(exc, ValueError):  # null bytes, before 3.11.? (a SyntaxError from then on)
+        return f"cannot parse: {exc}"
     return f"cannot read: {exc}"
 
 
@@ -452,18 +457,19 @@ def _summarize(job: _Job, item: "Tuple[str, Tuple[str, bool]]") -> "Tuple[Module
     """Step 3, the selected modules: parse and summarise, with the bytes parsed (the fixer
     rewrites exactly those); a ``ParseError`` when it cannot."""
     path, (name, is_package), *known = item
+    data = None
     try:
         data = job.read(path)
         tree = parse_source(data, path)
     except OSError as exc:
         return ParseError(path, f"cannot read: {exc.strerror or exc}")
     except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError, LookupError) as exc:
-        return ParseError(path, describe_error(exc))
+        return ParseError(path, describe_error(exc, data))
     try:
         summary = summarize(tree, name, path, is_package, job.settings.extra_factories, job.settings.extra_routes,
                             known[0] if known else None)
     except RecursionError:
-        return ParseError(path, "cannot analyse: expressions nested too deeply")
+        return ParseError(path, f"cannot analyse: expressions nested too deeply{TOO_DEEP}")
     return summary, data if job.keep_sources else None
 
 
