@@ -31,7 +31,7 @@ _NESTING = {"and", "or", "not", "lambda", "if", "await", "."} | {
 def newer_syntax(data: bytes, lineno: int) -> Optional[Tuple[Version, str]]:
     """The Python version and the construct (``(3, 12), "PEP 701 f-string"``) that the code
     on line ``lineno`` needs, when it is newer than the running Python; None otherwise."""
-    if sys.version_info[:2] >= max(v for v, _, _ in FEATURES) or not _shallow(data):
+    if sys.version_info[:2] >= max(v for v, _, _ in FEATURES) or not shallow(data):
         return None
     try:
         import libcst as cst
@@ -54,7 +54,7 @@ def newer_syntax(data: bytes, lineno: int) -> Optional[Tuple[Version, str]]:
     return max(found) if found else None
 
 
-def _shallow(data: bytes) -> bool:
+def shallow(data: bytes) -> bool:
     """Small enough, and no logical line nested (or chained) deeper than libcst safely reads."""
     if len(data) > MAX_BYTES:
         return False

@@ -82,6 +82,10 @@ def parse_newer(data: bytes, path: str) -> Optional[ast.Module]:
         return ast.parse(_quick(data), filename=path, type_comments=False)
     except (SyntaxError, ValueError):
         pass
+    from ..grammar import shallow
+
+    if not shallow(data):
+        return None  # too big or too deep for libcst's native parser to read safely
     try:
         module = cst.parse_module(data)
         code = module.visit(_Downlevel()).code
