@@ -186,7 +186,7 @@ class _Detector:
         return self._per_request
 
     def _one_instance(self, cls: str) -> bool:
-        if self.p._inherited(f"{cls}.__new__", cls.rpartition(".")[0]):
+        if self.p.inherited(f"{cls}.__new__", cls.rpartition(".")[0]):
             return True
         seen = set()
         while cls in self.p.classes and cls not in seen:
@@ -259,12 +259,11 @@ class _Detector:
             reported, kept = self.factory_callers(mod, fn, site, scope.role) if ("site", str(i)) in fn.returns \
                 else (0, 0)
             if (reported or kept) and scope.role == "helper" and not _uses(fn, i):
+                # a factory and nothing else: its callers are where the bug was written (or they
+                # keep what it returns once: a lazy singleton one call away)
                 at_callers.add(str(i))
-                continue  # a factory and nothing else: its callers are where the bug was written
-                # (or keep what it returns once: a lazy singleton one call away)
-            code, detail = _role_code(scope.role, site, fn, scope.chain)
-            if code == "RPL105":
-                detail = self.chain(scope.chain)
+                continue
+            code, detail = self.role_code(scope.role, site, fn, scope.chain)
             self.emit(code, mod, site.line, site.col, detail, fn, scope.role, site)
 
     def factory_callers(self, mod: ModuleSummary, fn: Function, site: Site, role: str) -> Tuple[int, int]:
@@ -299,7 +298,7 @@ class _Detector:
                 through = " -> ".join(f"`{short(q)}()`" for q in via)
                 where = f"{built} at " + (f"line {site.line}" if cmod.path == mod.path
                                           else f"{self.rel(mod.path)}:{site.line}")
-                code, _ = _role_code(cscope.role, site, caller, cscope.chain)
+                code, _ = self.role_code(cscope.role, site, caller, cscope.chain)
                 if cscope.role == "handler":
                     detail = f" {self.chain((caller_qual,))} through {through}, built by {where}"
                 elif cscope.role in ("dependency", "middleware"):
@@ -310,6 +309,16 @@ class _Detector:
                 self.emit(code, cmod, line, col, detail, fn, role, site)
                 count += 1
         return count, kept
+
+    def role_code(self, role: str, site: Site, fn: Function, chain: Tuple[str, ...]) -> Tuple[str, str]:
+        """The code and detail of a client built per request, by the role of the function."""
+        if role == "handler":
+            return ("RPL101" if site.ctor.kind == "client" else "RPL102"), f" `{short(fn.qualname)}`"
+        if role == "dependency":
+            return "RPL103", f"`{_dep_name(fn)}`"
+        if role == "middleware":
+            return "RPL104", f"`{short(fn.qualname)}`"
+        return "RPL105", self.chain(chain)
 
     def chain(self, quals: Tuple[str, ...]) -> str:
         """``read_item` (GET /items/{id}) -> `load`: the route a chain starts at, as written."""
@@ -433,17 +442,6 @@ def _uses(fn: Function, index: int) -> bool:
     """Whether ``fn`` does more with the client it built than return it."""
     origin = ("site", str(index))
     return any(c.origin == origin for c in fn.commands) or any(c.origin == origin for c in fn.closes)
-
-
-def _role_code(role: str, site: Site, fn: Function, chain: Tuple[str, ...]) -> Tuple[str, str]:
-    """The code and detail of a client built per request, by the role of the function."""
-    if role == "handler":
-        return ("RPL101" if site.ctor.kind == "client" else "RPL102"), f" `{short(fn.qualname)}`"
-    if role == "dependency":
-        return "RPL103", f"`{_dep_name(fn)}`"
-    if role == "middleware":
-        return "RPL104", f"`{short(fn.qualname)}`"
-    return "RPL105", " -> ".join(f"`{short(q)}`" for q in chain)
 
 
 def _dep_name(fn: Function) -> str:

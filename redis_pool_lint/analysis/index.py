@@ -170,7 +170,7 @@ class Project:
                 break
             if rewritten is None or rewritten == result:
                 # a method of a class: Class.method may live on a base class
-                result = self._inherited(result, near) or result
+                result = self.inherited(result, near) or result
                 break
             result = rewritten
         self._canon[key] = result
@@ -199,7 +199,7 @@ class Project:
         finally:
             self._resolving.discard(qual)
 
-    def _inherited(self, qual: str, near: str) -> Optional[str]:
+    def inherited(self, qual: str, near: str) -> Optional[str]:
         cls, _, method = qual.rpartition(".")
         seen = set()
         while cls in self.classes and cls not in seen:
@@ -238,11 +238,11 @@ class Project:
         if canon in self.functions:
             return [canon]
         if canon in self.classes:
-            found = self._inherited(f"{canon}.{call_method}", near)
+            found = self.inherited(f"{canon}.{call_method}", near)
             return [found] if found else []
         if canon in self.instances:  # a module-level instance used as a callable
             cls = self.canonical(self.instances[canon], near)
-            found = self._inherited(f"{cls}.__call__", near)
+            found = self.inherited(f"{cls}.__call__", near)
             return [found] if found else []
         return []
 
@@ -335,7 +335,7 @@ class Project:
                         for inner in self.functions[canon][1].nested:
                             seeds.append((inner, Scope("dependency", (inner,))))
                         continue
-                    found = self._inherited(f"{canon}.__call__", near)
+                    found = self.inherited(f"{canon}.__call__", near)
                     if found and found in self.functions:
                         seeds.append((found, Scope("dependency", (found,))))
                 elif kind == "middleware":
@@ -344,7 +344,7 @@ class Project:
                 elif kind == "middleware_class":
                     canon = self.canonical(reg.target, near)
                     for method in ("dispatch", "__call__"):
-                        found = self._inherited(f"{canon}.{method}", near)
+                        found = self.inherited(f"{canon}.{method}", near)
                         if found and found in self.functions:
                             seeds.append((found, Scope("middleware", (found,))))
                             break
@@ -362,7 +362,7 @@ class Project:
                         self.shutdowns.append(canon)
             for cls in mod.classes.values():
                 if cls.bases and self.is_subclass(cls.qualname, MIDDLEWARE_BASES, near):
-                    found = self._inherited(f"{cls.qualname}.dispatch", near)
+                    found = self.inherited(f"{cls.qualname}.dispatch", near)
                     if found and found in self.functions:
                         seeds.append((found, Scope("middleware", (found,))))
                 if cls.bases and self.is_subclass(cls.qualname, ENDPOINT_BASES, near):
@@ -379,7 +379,7 @@ class Project:
     def _dependency_targets(self, ref: str, near: str) -> List[str]:
         canon = self.canonical(ref, near)
         if canon in self.classes:
-            found = self._inherited(f"{canon}.__init__", near)
+            found = self.inherited(f"{canon}.__init__", near)
             return [found] if found and found in self.functions else []
         return self.callable_targets(ref, near)
 
@@ -404,7 +404,7 @@ class Project:
         # ``self.client`` runs a property of that name
         if fn.cls:
             for attr in fn.self_reads:
-                found = self._inherited(f"{fn.cls}.{attr}", mod.name)
+                found = self.inherited(f"{fn.cls}.{attr}", mod.name)
                 if found in self.functions and self.functions[found][1].is_property:
                     out.append(found)
         # a decorator defined in the project wraps the function: its innermost defs run per call
