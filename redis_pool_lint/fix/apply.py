@@ -120,6 +120,18 @@ def _rewrite(_: None, item: "Tuple[str, str, FileEdits, FrozenSet[str]]"
     return new, None, added, problem
 
 
+def planned_paths(result) -> List[str]:
+    """The files a plan may edit: those with findings, and the modules of the functions that
+    build what they report (a factory is reported at its callers, and rewritten where it is)."""
+    paths = dict.fromkeys(result.findings)
+    functions = result.project.functions if result.project is not None else {}
+    for findings in result.findings.values():
+        for f in findings:
+            if f.function in functions:
+                paths.setdefault(functions[f.function][0].path)
+    return list(paths)
+
+
 def _fix(root: str, settings: Settings, options: Options, files: List[str], sources: Dict[str, bytes],
          jobs: int, progress) -> Outcome:
     result = build(root, settings, files, sources=sources, jobs=jobs, progress=progress, dedupe_links=True,
@@ -136,7 +148,7 @@ def _fix(root: str, settings: Settings, options: Options, files: List[str], sour
         decoded[path] = decode(old[path])
         texts[path] = decoded[path].text
 
-    for path in result.findings:
+    for path in planned_paths(result):
         load(path)
     plan = make_plan(result, options, texts)
     outcome = Outcome(root, plan)
@@ -369,7 +381,7 @@ def verify(root, settings, options, before: ProjectResult, plan: Plan, old, new,
         if added:
             return f"{path}: the rewrite would add pyflakes warnings ({', '.join(sorted(added))}); nothing written"
     texts = {p: decode(d).text for p, d in new.items()}
-    for path in after.findings:
+    for path in planned_paths(after):
         if path not in texts:
             texts[path] = decode(after.sources[path] if path in after.sources else read_source(path)).text
     again = make_plan(after, options, texts)
