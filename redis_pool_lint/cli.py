@@ -51,6 +51,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="extra route decorators (fnmatch on qualified names)")
     p.add_argument("--client-factories", type=_csv, action="append", default=[], metavar="PATTERNS",
                    help="extra functions that build a Redis client (fnmatch on qualified names)")
+    p.add_argument("--redis-version", type=_version, default=None, metavar="X.Y.Z",
+                   help="the redis-py the project runs (default: read from its requirements and lock files)")
     p.add_argument("--include-tests", action="store_true", default=None, help="analyse test files too")
     p.add_argument("--disable-noqa", action="store_true", default=None,
                    help="report findings on # noqa lines too")
@@ -69,6 +71,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                       help="print findings and errors only: no warnings, summaries or progress")
     talk.add_argument("--verbose", "-v", action="store_true",
                       help="also say which configuration was read, what each project holds and how long it took")
+
+
+def _version(value: str) -> str:
+    from .analysis.versions import check_stated
+
+    try:
+        return check_stated(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _jobs(value: str) -> int:
@@ -214,6 +225,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         exclude=tuple(args.exclude) if args.exclude is not None else DEFAULT_EXCLUDE,
         extend_exclude=tuple(_flat(args.extend_exclude)),
         include_tests=args.include_tests,
+        redis_version=args.redis_version,
     )
 
 
@@ -437,6 +449,8 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
         if progress is not None:
             progress.clear()
         talk.project(root, len(roots[root]), started, " to fix")
+        for line in outcome.plan.targets:
+            talk.say(f"{os.path.relpath(root)}: {line}")
         unanalysed.update(path for path, _ in outcome.problems)
         for path, message in outcome.problems:
             if path not in reported:

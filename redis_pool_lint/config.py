@@ -76,12 +76,14 @@ OPTIONS: Dict[str, str] = {
     "app": "str",
     "max-connections": "int",
     "pool-timeout": "float",
+    "redis-version": "version",
 }
 #: the keys of flake8's section that the plugin reads too, and their names here
 FLAKE8_KEYS = {
     "select": "select", "extend-select": "extend-select", "ignore": "ignore",
     "extend-ignore": "extend-ignore", "exclude": "exclude", "extend-exclude": "extend-exclude",
     "rpl-route-decorators": "route-decorators", "rpl-client-factories": "client-factories",
+    "rpl-redis-version": "redis-version",
 }
 
 
@@ -116,6 +118,13 @@ def _check_value(key: str, value: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise ConfigError(bad + "must be a positive number")
         return float(value)
+    if kind == "version":
+        from .analysis.versions import check_stated
+
+        try:
+            return check_stated(str(value))
+        except ValueError as exc:
+            raise ConfigError(f"{bad}: {exc}") from None
     if kind == "choice":
         if value not in OUTPUT_FORMATS:
             raise ConfigError(bad + f"must be one of {', '.join(OUTPUT_FORMATS)}")

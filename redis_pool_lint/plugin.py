@@ -48,6 +48,13 @@ class Plugin:
             help="redis-pool-lint: extra functions (fnmatch on qualified names, e.g. "
             "'myapp.cache.make_*') that build a new Redis client.",
         )
+        manager.add_option(
+            "--rpl-redis-version",
+            default=None,
+            parse_from_config=True,
+            help="redis-pool-lint: the redis-py version the project runs (default: read from its "
+            "requirements and lock files); RPL203 needs 5.0.1.",
+        )
         manager.extend_default_ignore(list(DEFAULT_OFF))
 
     @classmethod
@@ -66,6 +73,7 @@ class Plugin:
                 extra_routes=tuple(_opt(o, "rpl_route_decorators")),
                 exclude=tuple(_opt(o, "exclude")) + DEFAULT_EXCLUDE,
                 extend_exclude=tuple(_opt(o, "extend_exclude")),
+                redis_version=_stated_version(o),
             )
         return cls._settings
 
@@ -94,6 +102,18 @@ class Plugin:
         for f in result.findings.get(apath, ()):
             if is_enabled(f.code, select, extend):
                 yield f.line, f.col, f.message, type(self)
+
+
+def _stated_version(options: Optional[Any]) -> Optional[str]:
+    """``--rpl-redis-version``; a value that is not a version is ignored (flake8 has no way to
+    refuse an option value with one line)."""
+    from .analysis.versions import check_stated
+
+    value = getattr(options, "rpl_redis_version", None)
+    try:
+        return check_stated(value) if value else None
+    except ValueError:
+        return None
 
 
 def _opt(options: Optional[Any], name: str) -> Sequence[str]:

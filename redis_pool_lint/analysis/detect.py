@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from ..rules import BY_CODE
 from .index import Project, Scope
 from .resolve import Ctor
 from .summary import Close, Function, ModuleSummary, Origin, Site
+from .versions import FROM_POOL, Pin
 
 REQUEST_CLASSES = frozenset({"Request", "WebSocket", "HTTPConnection"})
 
@@ -51,9 +52,11 @@ def short(qual: str) -> str:
 
 
 class _Detector:
-    def __init__(self, project: Project, root: str = "") -> None:
+    def __init__(self, project: Project, root: str = "",
+                 pins: Optional[Callable[[], Dict[str, Pin]]] = None) -> None:
         self.p = project
         self.root = root
+        self.pins = pins
         self.out: Dict[str, List[Finding]] = {}
         self.seen: Set[Tuple[str, int, int, str]] = set()
         self.at: Set[Tuple[str, int, int]] = set()
@@ -236,7 +239,8 @@ class _Detector:
                 closes = [c for c in fn.closes if c.origin == ("site", str(i))]
                 closes_far = closed_elsewhere.get(id(site), [])
                 for close in closes:
-                    self.emit("RPL001", mod, close.line, close.col, f" in `{short(fn.qualname)}`", fn, scope.role, site)
+                    if close.method != "wait_closed":
+                        self.emit("RPL001", mod, close.line, close.col, f" in `{short(fn.qualname)}`", fn, scope.role, site)
                 for far_mod, close in closes_far:
                     self.emit("RPL001", far_mod, close.line, close.col,
                               f" (built in `{short(fn.qualname)}`)", fn, scope.role, site)
@@ -333,7 +337,7 @@ class _Detector:
 
     def request_closes(self, mod, fn: Function) -> None:
         for close in fn.closes:
-            if close.origin[0] == "site":
+            if close.origin[0] == "site" or close.method == "wait_closed":
                 continue
             for kind, a, b in self.resolve(fn, close.origin):
                 if kind in ("state", "global"):
@@ -357,9 +361,15 @@ class _Detector:
                     continue
                 for kind, a, b in self.resolve(fn, close.origin):
                     ctor = b.ctor if kind == "site" else b
-                    if ctor is not None and ctor.flavor == "async":
+                    if ctor is not None and ctor.flavor == "async" and self._has_aclose(ctor.library):
                         self.emit("RPL203", mod, close.line, close.col, f" (`{close.text}.close()`)", fn)
                         break
+
+    def _has_aclose(self, library: str) -> bool:
+        """Unless the project pins a redis-py older than 5.0.1, where ``close()`` is the only way."""
+        if library != "redis" or self.pins is None:
+            return True
+        return self.pins()["redis"].has(FROM_POOL) is not False
 
     # -- lifespan and startup ---------------------------------------------------------------
     def startup(self) -> None:
@@ -450,7 +460,9 @@ def _dep_name(fn: Function) -> str:
     return short(fn.qualname)
 
 
-def detect(project: Project, root: str = "") -> Dict[str, List[Finding]]:
+def detect(project: Project, root: str = "",
+           pins: Optional[Callable[[], Dict[str, Pin]]] = None) -> Dict[str, List[Finding]]:
     """All findings of a project, by module path, each list sorted by position; messages show
-    paths relative to ``root``."""
-    return _Detector(project, root).run()
+    paths relative to ``root``. ``pins`` gives the client libraries' versions, read only when a
+    rule depends on them (RPL203 needs ``aclose()``, which redis-py has from 5.0.1)."""
+    return _Detector(project, root, pins).run()

@@ -19,6 +19,7 @@ from .detect import Finding, detect
 from .index import ModuleNames, Project
 from .resolve import resolve_relative
 from .summary import ModuleSummary, summarize
+from .versions import Pin, read_pins
 
 #: Text that a module building or naming a Redis client contains. A tree without it anywhere
 #: is never parsed; in one with it, only the modules connected to these by imports are.
@@ -54,6 +55,8 @@ class Settings:
     exclude: Tuple[str, ...] = DEFAULT_EXCLUDE
     extend_exclude: Tuple[str, ...] = ()
     include_tests: bool = False
+    #: the redis-py version the user states (``--redis-version``); None: read the project's pins
+    redis_version: Optional[str] = None
 
 
 @dataclass
@@ -79,6 +82,15 @@ class ProjectResult:
     scans: Dict[str, tuple] = field(default_factory=dict)
     links: Dict[str, tuple] = field(default_factory=dict)
     summaries: Dict[str, ModuleSummary] = field(default_factory=dict)
+    #: the redis-py version the user stated, if any; see ``pins()``
+    stated_version: Optional[str] = None
+    _pins: Optional[Dict[str, Pin]] = field(default=None, repr=False)
+
+    def pins(self) -> Dict[str, Pin]:
+        """Each client library's version as the project pins it; read once, on first use."""
+        if self._pins is None:
+            self._pins = read_pins(self.root, self.stated_version)
+        return self._pins
 
 
 def is_test_file(path: str) -> bool:
@@ -489,7 +501,7 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
     does not change (the fixer re-analysing its rewrite reads and parses only what it rewrote)."""
     from ..parallel import Workers, reporter
 
-    result = ProjectResult(root=root)
+    result = ProjectResult(root=root, stated_version=settings.redis_version)
     if reuse is not None:  # the same tree again: its files were listed and filtered already
         files = list(reuse.files)
         result.errors.update((p, e) for p, e in reuse.errors.items() if os.path.isdir(p))
@@ -567,7 +579,7 @@ def _build(result: ProjectResult, files: List[str], job: _Job, workers, progress
     summaries = [parsed[p] for p in readable if p in parsed]
     project = Project(summaries, packages_of(modules))
     result.project = project
-    result.findings = detect(project, result.root)
+    result.findings = detect(project, result.root, result.pins)
     return result
 
 

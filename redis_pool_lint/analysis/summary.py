@@ -77,7 +77,8 @@ CACHE_DECORATORS = frozenset(
 TASK_DECORATOR_NAMES = frozenset({"task", "shared_task", "actor", "job", "periodic_task", "cron", "on_after_configure"})
 CONTEXT_ENTERS = frozenset({"enter_async_context", "enter_context", "push_async_callback"})
 CLOSERS = frozenset({"closing", "aclosing"})
-CLOSE_METHODS = frozenset({"aclose", "close", "disconnect"})
+#: ``wait_closed``: aioredis 1.x, after ``close()``; a close too (the fixer drops both)
+CLOSE_METHODS = frozenset({"aclose", "close", "disconnect", "wait_closed"})
 OFF_LOOP = frozenset({"add_task", "run_in_executor", "to_thread", "run_in_threadpool", "run_sync"})
 
 

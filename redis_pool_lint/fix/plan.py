@@ -19,6 +19,7 @@ from ..analysis.load import ProjectResult
 from ..analysis.summary import AppSite, Function, ModuleSummary, Site
 from ..filters import Selection, noqa_filter
 from ..rules import BY_CODE, Fix
+from . import forms
 
 SITE_CODES = ("RPL001", "RPL101", "RPL102", "RPL103", "RPL104", "RPL105", "RPL106", "RPL107")
 REQUEST_TYPES = {
@@ -39,6 +40,8 @@ POOL_KEYWORDS = frozenset(
 )
 # Keywords of ``Redis.from_url`` that configure the client, not the pool.
 CLIENT_ONLY = frozenset({"single_connection_client", "auto_close_connection_pool"})
+#: the calls that close a client (aioredis 1.x: ``close()`` then ``await wait_closed()``)
+CLOSES = ("aclose", "close", "disconnect", "wait_closed")
 
 
 @dataclass
@@ -61,7 +64,7 @@ class Singleton:
     key: Tuple
     lib: str  # the module the client classes come from: redis.asyncio, redis, valkey...
     build: str  # template with the R_, P_ and APP_ placeholders
-    close: str  # "await {x}.aclose()" or "{x}.close()"
+    close: str  # "await {x}.aclose()", "{x}.close()"...: lines, in the API of the project's version
     imports: List[Tuple[str, Optional[str], Optional[str], int]]  # (module, obj, asname, level)
 
 
@@ -124,6 +127,8 @@ class Plan:
     fixed: List[Finding] = field(default_factory=list)
     skipped: List[Tuple[Finding, str]] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
+    #: the client library versions the written code targets, and where they were read
+    targets: List[str] = field(default_factory=list)
 
     #: while a site is planned: each file's edits as they were before it first touched them
     saved: Optional[Dict[str, Optional[FileEdits]]] = field(default=None, repr=False, compare=False)
@@ -177,6 +182,12 @@ class Planner:
         self._outside: Optional[Dict[str, List[str]]] = None
         self._foreign_closes: Optional[Dict[int, List[Tuple[ModuleSummary, Any]]]] = None
         self._state_pools: Optional[Dict[str, List[Tuple[ModuleSummary, Function, Site]]]] = None
+        #: the client classes a singleton of each library is built from (R_, P_)
+        self.classes: Dict[str, Tuple[str, str]] = {}
+
+    def target(self, ctor) -> forms.Target:
+        """What code the project's version of ``ctor``'s library runs."""
+        return forms.target(self.r.pins(), ctor.library, ctor.flavor)
 
     # -- project-wide lookups -------------------------------------------------------------
     def callers_outside(self) -> Dict[str, List[str]]:
@@ -236,8 +247,14 @@ class Planner:
             if f.code in SITE_CODES and f.function:
                 site_groups.setdefault((f.function, f.span[0] * 100000 + f.span[1]), []).append(f)
             elif f.code == "RPL203":
-                self.plan.file(f.path).renames.add((f.line, f.col))
-                self.plan.fixed.append(f)
+                pin = self.r.pins()["redis"]
+                if pin.has(forms.FROM_POOL):
+                    self.plan.file(f.path).renames.add((f.line, f.col))
+                    self.plan.fixed.append(f)
+                else:
+                    self.plan.skipped.append((f, "aclose() needs redis-py 5.0.1; "
+                                              + ("the version is unknown: pass --redis-version" if pin.version is None
+                                                 else f"the project has {pin.text} ({pin.source})")))
             elif f.code == "RPL002":
                 self._shared_close(f)
             elif f.code in ("RPL201", "RPL202"):
@@ -279,6 +296,11 @@ class Planner:
             if path in by_path:
                 edits.module, edits.is_package = by_path[path].name, by_path[path].is_package
         self.plan.edits = {k: v for k, v in self.plan.edits.items() if not v.empty()}
+        if self.plan.edits:
+            libraries = {s.lib.split(".")[0] for s in self.singletons.values()} | {
+                e.blocking_module.split(".")[0] for e in self.plan.edits.values() if e.blocking_module}
+            if "redis" in libraries or any(e.renames for e in self.plan.edits.values()):
+                self.plan.targets.append(forms.describe(self.r.pins()["redis"]))
         return self.plan
 
     @contextlib.contextmanager
@@ -398,7 +420,7 @@ class Planner:
                 continue
             if close.method == "with":
                 edits.unwrap_withs[(close.line, close.col)] = close.text
-            elif close.method in ("aclose", "close", "disconnect"):
+            elif close.method in CLOSES:
                 edits.remove_closes.add((close.line, close.col))
             else:
                 raise Skip(f"closed through `{close.text}` in a way the fixer does not rewrite")
@@ -448,7 +470,7 @@ class Planner:
                     continue
                 if close.method == "with":
                     edits.unwrap_withs[(close.line, close.col)] = close.text
-                elif close.method in ("aclose", "close", "disconnect"):
+                elif close.method in CLOSES:
                     edits.remove_closes.add((close.line, close.col))
 
     def _drop_pool(self, mod: ModuleSummary, fn: Function, pool: Site, edits: FileEdits) -> None:
@@ -541,26 +563,33 @@ class Planner:
 
     def _singleton(self, mod: ModuleSummary, site: Site, fn: Function = None, inline=None) -> Singleton:
         ctor = site.ctor
-        if ctor.library not in ("redis", "valkey") or ctor.flavor not in ("async", "sync"):
+        legacy1 = ctor.library == "aioredis" and ctor.method == "factory"
+        if ctor.library not in ("redis", "valkey", "aioredis") or ctor.flavor not in ("async", "sync", "legacy"):
             raise Skip(f"{ctor.library} {ctor.flavor} clients are not rewritten automatically")
-        if ctor.method not in ("init", "from_url", "from_pool") or (
-                ctor.kind != "client" and ctor.method == "from_pool"):
+        if legacy1 and site.callee.rsplit(".", 1)[-1] not in ("create_redis_pool", "create_redis"):
+            raise Skip(f"`{site.callee}` (aioredis 1.x) is not rewritten automatically: use create_redis_pool")
+        if not legacy1 and (ctor.method not in ("init", "from_url", "from_pool") or (
+                ctor.kind != "client" and ctor.method == "from_pool")):
             raise Skip("only Redis(...), from_url(...) and from_pool(...) clients are rewritten")
         if "Cluster" in site.callee:
             raise Skip("cluster clients are not rewritten automatically")
         if "**" in site.keywords:
             raise Skip("constructor takes **kwargs: cannot tell which options it passes")
-        lib = ctor.library + (".asyncio" if ctor.flavor == "async" else "")
+        tgt = forms.target(self.r.pins(), ctor.library, ctor.flavor, legacy1)
+        lib = tgt.module
         source = self._call_source(mod, site)
         args, kwargs = source
         if inline:
             args, kwargs = self._substitute(mod, args, kwargs, inline)
         over_shared = ctor.method == "from_pool" or site.auto_close or (
             ctor.method == "init" and site.pool_origin is not None and site.keywords == ["connection_pool"])
-        if over_shared and site.pool_origin and site.pool_origin[0] == "global":
+        if legacy1:
+            key = ("create_redis_pool", lib, args, kwargs)
+            build = f"await {R_}({', '.join(x for x in (args, kwargs) if x)})"
+        elif over_shared and site.pool_origin and site.pool_origin[0] == "global":
             pool = self._bound_global_pool(mod, site.pool_origin[1])
             key = ("from_pool_global", lib, pool)
-            build = f"{R_}.from_pool({pool.rsplit('.', 1)[-1]})  # owns it: closed at shutdown"
+            build = tgt.owning(R_, pool.rsplit('.', 1)[-1]) + ("  # owns it: closed at shutdown" if tgt.modern else "")
         elif over_shared and site.pool_origin and site.pool_origin[0] == "state" or ctor.method == "from_pool":
             if site.pool_origin is None or site.pool_origin[0] != "state":
                 raise Skip("from_pool() over a pool that is not on the app's state")
@@ -569,19 +598,21 @@ class Planner:
             key = ("from_pool", lib, pool_attr)
             build = f"{R_}(connection_pool={APP_}.state.{pool_attr})"
         else:
-            key, build = self._owned_pool_template(site, lib, args, kwargs)
+            key, build = self._owned_pool_template(site, tgt, args, kwargs)
         existing = self.singletons.get(key)
         if existing:
             return existing
         name = self._state_name(key)
         imports = self._name_imports(mod, site.arg_names + [n for v in (inline or {}).values() for n in v[1]])
-        close = "await {x}.aclose()" if ctor.flavor == "async" else "{x}.close()"
-        single = Singleton(name, key, lib, build, close, imports)
+        single = Singleton(name, key, lib, build, tgt.close("{x}"), imports)
+        if legacy1:
+            self.classes[lib] = ("create_redis_pool", "")
         self.singletons[key] = single
         return single
 
-    def _owned_pool_template(self, site: Site, lib: str, args: str, kwargs: str) -> Tuple[Tuple, str]:
+    def _owned_pool_template(self, site: Site, tgt: forms.Target, args: str, kwargs: str) -> Tuple[Tuple, str]:
         """``from_url(u, **kw)``/``Redis(**kw)`` -> a client owning a bounded blocking pool."""
+        lib = tgt.module
         bound = ", ".join(f"{k}={v}" for k, v in (("max_connections", self.o.max_connections),
                                                   ("timeout", f"{self.o.pool_timeout:g}"))
                           if k not in site.keywords)
@@ -593,12 +624,12 @@ class Planner:
             if not args:
                 raise Skip("from_url() without a URL argument")
             extra = ", ".join([args] + [x for x in (kwargs, bound) if x])
-            return ("from_url", lib, args, kwargs), f"{R_}.from_pool({P_}.from_url({extra}))"
+            return ("from_url", lib, args, kwargs), tgt.owning(R_, f"{P_}.from_url({extra})")
         bad = [k for k in site.keywords if k not in allowed]
         if bad or args:
             raise Skip("constructor options the pool rewrite does not map ("
                        + ", ".join(f"`{b}`" for b in (bad or ["positional arguments"])) + ")")
-        return ("init", lib, kwargs), f"{R_}.from_pool({P_}({', '.join(x for x in (kwargs, bound) if x)}))"
+        return ("init", lib, kwargs), tgt.owning(R_, f"{P_}({', '.join(x for x in (kwargs, bound) if x)})")
 
     def _unbounded(self, f: Finding) -> None:
         """RPL204 (unsafe, asked for): the lifespan's client gets a bounded blocking pool."""
@@ -622,7 +653,8 @@ class Planner:
         if ctor.library not in ("redis", "valkey") or ctor.flavor not in ("async", "sync") \
                 or "Cluster" in site.callee or "**" in site.keywords:
             return False
-        lib = ctor.library + (".asyncio" if ctor.flavor == "async" else "")
+        tgt = self.target(ctor)
+        lib = tgt.module
         if ctor.kind == "pool" and ctor.method in ("init", "from_url") and not (
                 site.blocking_pool and "max_connections" in site.keywords):
             edits.make_blocking[(site.line, site.col)] = (
@@ -634,7 +666,7 @@ class Planner:
                 and not site.blocking_pool and not any(n for n, q in site.arg_names if q is None):
             try:
                 args, kwargs = self._call_source(mod, site)
-                _, template = self._owned_pool_template(site, lib, args, kwargs)
+                _, template = self._owned_pool_template(site, tgt, args, kwargs)
                 probe = Singleton("_", (), lib, template, "", [])
                 builds, imports = self._classes(mod, [probe])
             except Skip:
@@ -796,8 +828,11 @@ class Planner:
             if (close.line, close.col) == (f.line, f.col):
                 if close.method == "with":
                     edits.unwrap_withs[(close.line, close.col)] = close.text
-                elif close.method in ("aclose", "close", "disconnect"):
+                elif close.method in CLOSES:
                     edits.remove_closes.add((close.line, close.col))
+                    # aioredis 1.x: waiting for a close that no longer happens would hang
+                    edits.remove_closes.update((c.line, c.col) for c in fn.closes
+                                               if c.method == "wait_closed" and c.origin == close.origin)
                 else:
                     self.plan.skipped.append((f, "closed in a way the fixer does not rewrite"))
                     return
@@ -841,14 +876,14 @@ class Planner:
             if not lfn.has_yield:
                 raise Skip("the lifespan does not yield")
             setup = [f"{param}.state.{s.name} = {fill(builds[s.name], param)}" for s in singles]
-            teardown = [s.close.format(x=f"{param}.state.{s.name}") for s in reversed(singles)]
+            teardown = [line for s in reversed(singles) for line in s.close.format(x=f"{param}.state.{s.name}").splitlines()]
             state_keys = ()
             if self.state_dict is not None:
                 taken = set(self.state_dict.yielded_keys or ())
                 if any(s.name in taken for s in singles):
                     raise Skip("the lifespan state already has a key named like the client")
                 setup = [f"{s.name}_client = {fill(builds[s.name], param)}" for s in singles]
-                teardown = [s.close.format(x=f"{s.name}_client") for s in reversed(singles)]
+                teardown = [line for s in reversed(singles) for line in s.close.format(x=f"{s.name}_client").splitlines()]
                 state_keys = tuple((s.name, f"{s.name}_client") for s in singles)
             teardown += extra_teardown
             target = self.plan.file(lmod.path)
@@ -875,7 +910,7 @@ class Planner:
         body.append("        yield")
         body.append("    finally:")
         for s in reversed(singles):
-            body.append("        " + s.close.format(x=f"app.state.{s.name}"))
+            body.extend("        " + line for line in s.close.format(x=f"app.state.{s.name}").splitlines())
         for close in extra_teardown:
             body.append("        " + close)
         for fn_name, is_async in shutdowns:
@@ -895,7 +930,9 @@ class Planner:
         imports: List[Tuple[str, Optional[str], Optional[str], int]] = []
         for single in singles:
             names = {}
-            for short, cls in (("R", "Redis"), ("P", "BlockingConnectionPool")):
+            for short, cls in zip("RP", self.classes.get(single.lib, ("Redis", "BlockingConnectionPool"))):
+                if not cls:
+                    continue
                 want = f"{single.lib}.{cls}"
                 local = cls
                 if bound.get(local, want) != want:
@@ -908,7 +945,7 @@ class Planner:
                 names[short] = local
                 if short == "R" or P_ in single.build:
                     imports.append((single.lib, cls, None if local == cls else local, 0))
-            builds[single.name] = single.build.replace(R_, names["R"]).replace(P_, names["P"])
+            builds[single.name] = single.build.replace(R_, names["R"]).replace(P_, names.get("P", P_))
         return builds, imports
 
     def _existing_lifespan(self) -> Optional[str]:
@@ -934,10 +971,8 @@ class Planner:
             if target is None:
                 self.plan.skipped.append((f, "not stored where the lifespan can reach it at shutdown"))
                 continue
-            if site.ctor.flavor == "async":
-                out.append(f"await {target}.aclose()")
-            else:
-                out.append(f"{target}.close()" if site.ctor.kind == "client" else f"{target}.disconnect()")
+            tgt = forms.target(self.r.pins(), site.ctor.library, site.ctor.flavor)
+            out.extend((tgt.close(target) if site.ctor.kind == "client" else tgt.close_pool(target)).splitlines())
             self.plan.fixed.append(f)
         return out
 
