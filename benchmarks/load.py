@@ -144,7 +144,8 @@ def server_errors(log: Path) -> dict:
 
 
 def measure(procs: Processes, app_dir: Path, app: App, redis_url: str, concurrency: int,
-            requests: int, seconds: float, log: Path, python: str = sys.executable) -> dict:
+            requests: int, seconds: float, log: Path, python: str = sys.executable,
+            log_level: str = "warning") -> dict:
     """Serve the app with a fresh uvicorn, load it, and count what Redis saw."""
     probe = redis.Redis.from_url(redis_url)
     received = probe.info("stats")["total_connections_received"]
@@ -153,7 +154,7 @@ def measure(procs: Processes, app_dir: Path, app: App, redis_url: str, concurren
     with open(log, "w") as out:
         server = procs.start(
             [python, "-m", "uvicorn", app.target, "--host", "127.0.0.1", "--port", str(port),
-             "--log-level", "warning", "--no-access-log"],
+             "--log-level", log_level, "--no-access-log"],
             cwd=app_dir, stdout=out, stderr=subprocess.STDOUT,
             env={**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(app_dir)})
     try:
