@@ -56,5 +56,6 @@ def describe(pin: Optional[Pin]) -> str:
         where = f"; {pin.source}" if pin is not None and pin.source else ""
         return f"redis-py version unknown{where}: writing code every redis-py from 4.2 runs " \
                "(pass --redis-version to say which)"
-    api = "from_pool()/aclose()" if pin.has(FROM_POOL) else "Redis(connection_pool=...)/close() (no from_pool, no aclose)"
+    api = ("Redis.from_pool(...) and aclose()" if pin.has(FROM_POOL)
+           else "Redis(connection_pool=...) and pool.disconnect() (from_pool and aclose need 5.0.1)")
     return f"redis-py {pin.text} from {pin.source}: writing {api}"
