@@ -378,6 +378,7 @@ class Planner:
             if pool_site.ctor.kind != "pool" or extra or any(
                     q is None for _, q in pool_site.arg_names):
                 raise Skip("a client over a per-request pool with options of its own: fix by hand")
+        built, site = site, self._with_state_pool(fn, site)
         shared_pool = site.pool_origin and site.pool_origin[0] == "state" and (
             site.ctor.method == "from_pool" or site.auto_close or f.code == "RPL107")
         inline = {} if shared_pool else self._inlinable(fn, site)
@@ -425,12 +426,29 @@ class Planner:
             else:
                 raise Skip(f"closed through `{close.text}` in a way the fixer does not rewrite")
         # closes of this client made by callers (a yield dependency's user closing it)
-        for rmod, close in self.foreign_closes(site):
+        for rmod, close in self.foreign_closes(built):
             target = self.plan.file(rmod.path)
             if close.method == "with":
                 target.unwrap_withs[(close.line, close.col)] = close.text
             else:
                 target.remove_closes.add((close.line, close.col))
+
+    def _with_state_pool(self, fn: Function, site: Site) -> Site:
+        """A pool handed over by a dependency or a call that returns ``request.app.state.pool``
+        (``redis_pool: ConnectionPool = Depends(get_redis_pool)``) lives as long as the app:
+        the site, seen as built over that app-state pool."""
+        if not site.pool_origin or site.pool_origin[0] not in ("param", "call"):
+            return site
+        from ..analysis.detect import _Detector
+
+        found = {(kind, a) for kind, a, _ in _Detector(self.p).resolve(fn, site.pool_origin)}
+        if len(found) != 1 or next(iter(found))[0] != "state":
+            return site
+        attr = next(iter(found))[1]
+        if not self.state_pools(attr):
+            return site
+        names = [(n, q) for n, q in site.arg_names if not (q is None and n == site.pool_origin[1])]
+        return dataclasses.replace(site, pool_origin=("state", attr), arg_names=names)
 
     def _helper(self, mod: ModuleSummary, fn: Function, index: int, site: Site) -> None:
         """A helper that only returns a new client: its request-scope call sites become the
