@@ -206,6 +206,20 @@ def test_helper_stays_for_its_script(tmp_path):
     assert res.stdout.strip() == "Redis", res.stderr
 
 
+def test_a_helper_that_uses_its_client_still_serves_its_script(redis_url):
+    """RPL105 on a helper that builds, uses and closes a client: with a request it takes the shared
+    one (and leaves it open), without one (the script) it builds and closes its own, as before."""
+    after = FIXTURES / "fix" / "helper_uses_client" / "after"
+    assert "await bump(key, request=request)" in (after / "main.py").read_text()
+    values = []
+    for _ in range(2):
+        res = subprocess.run([sys.executable, "script.py", "helper-script-key"], cwd=after, capture_output=True,
+                             text=True, timeout=60, env={**os.environ, "REDIS_URL": redis_url})
+        assert res.returncode == 0, res.stderr[-2000:]
+        values.append(int(res.stdout))
+    assert values[1] == values[0] + 1
+
+
 def test_off_by_default_codes_and_unsafe_fixes(tmp_path):
     """RPL107 (asked for) becomes the shared client; RPL204 only with --unsafe-fixes."""
     (tmp_path / "pyproject.toml").touch()

@@ -337,7 +337,7 @@ class _Detector:
 
     def request_closes(self, mod, fn: Function) -> None:
         for close in fn.closes:
-            if close.origin[0] == "site" or close.method == "wait_closed":
+            if close.origin[0] == "site" or close.method == "wait_closed" or self._outside_request(fn, close.none_guard):
                 continue
             for kind, a, b in self.resolve(fn, close.origin):
                 if kind in ("state", "global"):
@@ -364,6 +364,11 @@ class _Detector:
                     if ctor is not None and ctor.flavor == "async" and self._has_aclose(ctor.library):
                         self.emit("RPL203", mod, close.line, close.col, f" (`{close.text}.close()`)", fn)
                         break
+
+    @staticmethod
+    def _outside_request(fn: Function, guard: Optional[str]) -> bool:
+        """Under ``if request is None:``: runs only when called outside a request."""
+        return bool(guard) and fn.param_types.get(guard, "").rsplit(".", 1)[-1] in REQUEST_CLASSES
 
     def _has_aclose(self, library: str) -> bool:
         """Unless the project pins a redis-py older than 5.0.1, where ``close()`` is the only way."""

@@ -116,6 +116,8 @@ class Close:
     origin: Origin
     method: str  # aclose | close | disconnect | with | enter
     text: str
+    #: under ``if <param> is None:`` (a helper closing only the client it built itself)
+    none_guard: Optional[str] = None
 
 
 @dataclass
@@ -1158,7 +1160,8 @@ class _FunctionBody(ast.NodeVisitor):
                     target = recv.value
                 origin = self.origin(target)
                 if origin is not None:
-                    self.fn.closes.append(Close(node.lineno, node.col_offset, origin, attr, _text(recv)))
+                    self.fn.closes.append(Close(node.lineno, node.col_offset, origin, attr, _text(recv),
+                                                next((g for g in reversed(self.none_guards) if g), None)))
                     return
             if attr in CONTEXT_ENTERS and node.args:
                 origin = self.origin(node.args[0])

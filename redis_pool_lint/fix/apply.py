@@ -129,6 +129,9 @@ def planned_paths(result) -> List[str]:
         for f in findings:
             if f.function in functions:
                 paths.setdefault(functions[f.function][0].path)
+                if f.role == "helper":  # a helper that uses its client: its callers pass the request
+                    for qual, _, _ in result.project.callers_in_scope().get(f.function, ()):
+                        paths.setdefault(functions[qual][0].path)
     return list(paths)
 
 

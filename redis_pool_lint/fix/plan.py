@@ -80,6 +80,12 @@ class FileEdits:
     guard_factories: Dict[int, Tuple[Tuple[int, int], str]] = field(default_factory=dict)
     #: imports to remove if the rewrite leaves them unused: (absolute module, object, asname)
     unused_imports: List[Tuple[str, Optional[str], Optional[str]]] = field(default_factory=list)
+    #: helpers that use the client they build: ``x = <client>`` at this position becomes
+    #: ``if request is None: x = <client>`` / ``else: x = <shared>``, and the closes of it only
+    #: run in the first case; their request-scope callers pass ``request=``
+    guard_assigns: Dict[Tuple[int, int], str] = field(default_factory=dict)
+    guard_closes: Set[Tuple[int, int]] = field(default_factory=set)
+    add_kwargs: Dict[Tuple[int, int], Tuple[str, str]] = field(default_factory=dict)
     #: locals whose value moved into the lifespan: def line -> names to drop if now unread
     drop_unused: Dict[int, Set[str]] = field(default_factory=dict)
     module: str = ""
@@ -118,7 +124,7 @@ class FileEdits:
     def empty(self) -> bool:
         return not (self.replace_calls or self.remove_closes or self.unwrap_withs or self.renames
                     or self.app_call or self.new_lifespan or self.merge_lifespan or self.guard_factories
-                    or self.make_blocking)
+                    or self.make_blocking or self.guard_assigns or self.add_kwargs)
 
 
 @dataclass
@@ -454,8 +460,7 @@ class Planner:
         """A helper that only returns a new client: its request-scope call sites become the
         shared client, and the helper stays as it is for its other callers."""
         if fn.has_yield or fn.returns != [("site", str(index))] or len(fn.sites) != 1 or fn.closes:
-            raise Skip("the helper does more than build and return a client: pass the shared client "
-                       "down by hand")
+            return self._using_helper(mod, fn, index, site)
         if any(q is None for _, q in site.arg_names):
             raise Skip("constructor arguments depend on the helper's parameters: cannot build it once")
         callers = []
@@ -490,6 +495,53 @@ class Planner:
                     edits.unwrap_withs[(close.line, close.col)] = close.text
                 elif close.method in CLOSES:
                     edits.remove_closes.add((close.line, close.col))
+
+    def _using_helper(self, mod: ModuleSummary, fn: Function, index: int, site: Site) -> None:
+        """A helper that builds a client and uses it (``redis = from_url(...)``, commands, maybe
+        a close): it gains ``request: Request = None``; with a request it takes the shared
+        client, without one (a script, a worker, a test) it builds its own as before. Its
+        request-scope callers pass ``request=``. Passing the request, not the client, keeps the
+        shared client's name in one place and is the guard the analysis knows."""
+        why = "the helper does more than build and use a client in `x = <client>`: pass the shared client down by hand"
+        origin = ("site", str(index))
+        if fn.has_yield or origin in fn.returns or site.pool_origin is not None:
+            raise Skip(why)
+        text = self.sources.get(mod.path, "").splitlines()[site.line - 1].encode("utf-8")[:site.col].decode("utf-8", "replace")
+        target = re.fullmatch(r"\s*([A-Za-z_]\w*)\s*=\s*(?:await\s+)?", text)
+        if target is None:
+            raise Skip(why)
+        closes = [c for c in fn.closes if c.origin == origin or (c.origin == ("local", target.group(1)))]
+        if any(c.method not in CLOSES for c in closes):
+            raise Skip("the helper closes the client with `with`: pass the shared client down by hand")
+        if "request" in fn.params:
+            raise Skip("a parameter named `request` is in the way")
+        inline = self._inlinable(fn, site)
+        depends = sorted({n for n, q in site.arg_names if q is None and n not in inline})
+        if depends:
+            raise Skip("constructor arguments depend on the helper's parameters or locals ("
+                       + ", ".join(f"`{n}`" for n in depends) + "): cannot build it once")
+        calls = []
+        for qual, line, col in self.p.callers_in_scope().get(fn.qualname, []):
+            scope = self.p.scopes[qual]
+            cmod, caller = self.p.functions[qual]
+            if scope.role == "helper":
+                raise Skip(f"called from `{caller.name}`, itself a helper: pass the shared client down by hand")
+            source = self.sources.get(cmod.path, "").splitlines()[line - 1].encode("utf-8")[col:].decode("utf-8", "replace")
+            if not re.match(rf"(?:await\s+)?(?:[\w.]+\.)?{re.escape(fn.name)}\s*\(", source):
+                raise Skip(f"`{caller.name}` hands `{fn.name}` on without calling it: pass the shared client down by hand")
+            calls.append((cmod, caller, scope.role, line, col))
+        if not calls:
+            raise Skip("no request-scope caller found")
+        single = self._singleton(mod, site, fn, inline)
+        self._add_request_param(mod, fn, optional=True)
+        edits = self.plan.file(mod.path)
+        edits.guard_assigns[(site.line, site.col)] = f"request.app.state.{single.name}"
+        edits.guard_closes.update((c.line, c.col) for c in closes)
+        for cmod, caller, role, line, col in calls:
+            conn = self._connection(cmod, caller, role)
+            if not conn.endswith(".app"):
+                raise Skip(f"no Request in `{caller.name}` to pass down")
+            self.plan.file(cmod.path).add_kwargs[(line, col)] = ("request", conn[: -len(".app")])
 
     def _drop_pool(self, mod: ModuleSummary, fn: Function, pool: Site, edits: FileEdits) -> None:
         """The per-request pool goes with its client: its closes, its variable, its import."""

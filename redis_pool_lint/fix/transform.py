@@ -44,7 +44,11 @@ class ApplyEdits(cst.CSTTransformer):
         conv = char_positions(source, [
             *edits.replace_calls, *edits.remove_closes, *edits.unwrap_withs, *edits.renames,
             *([edits.app_call] if edits.app_call else []), *edits.make_blocking,
+            *edits.guard_assigns, *edits.guard_closes, *edits.add_kwargs,
         ])
+        self.guard_assigns = {conv[k]: v for k, v in edits.guard_assigns.items() if k in conv}
+        self.guard_closes = {conv[k] for k in edits.guard_closes if k in conv}
+        self.add_kwargs = {conv[k]: v for k, v in edits.add_kwargs.items() if k in conv}
         self.blocking = {conv[k]: v for k, v in edits.make_blocking.items() if k in conv}
         self.replace = {conv[k]: v for k, v in edits.replace_calls.items() if k in conv}
         self.closes = {conv[k] for k in edits.remove_closes if k in conv}
@@ -58,7 +62,8 @@ class ApplyEdits(cst.CSTTransformer):
         # Lines something happens on: subtrees that span none of them are left unvisited.
         e = edits
         self.lines = sorted({line for line, _ in (*e.replace_calls, *e.remove_closes, *e.unwrap_withs, *e.renames,
-                                                  *e.make_blocking, *([e.app_call] if e.app_call else []))}
+                                                  *e.make_blocking, *([e.app_call] if e.app_call else []),
+                                                  *e.guard_assigns, *e.guard_closes, *e.add_kwargs)}
                             | {*e.add_params, *e.guard_factories, *e.drop_unused, *e.drop_event_decorators,
                                *([e.merge_lifespan[0]] if e.merge_lifespan else [])})
         self.imports: List[Tuple[str, Optional[str], Optional[str], int]] = []
@@ -93,6 +98,11 @@ class ApplyEdits(cst.CSTTransformer):
         if pos in self.replace:
             self.replaced_calls.add(id(original))
             return cst.parse_expression(self.replace[pos])
+        if pos in self.add_kwargs:
+            name, value = self.add_kwargs[pos]
+            arg = cst.Arg(keyword=cst.Name(name), value=cst.parse_expression(value),
+                          equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")))
+            return updated.with_changes(args=_append_args(list(updated.args), [arg]))
         if pos in self.renames and isinstance(updated.func, cst.Attribute):
             return updated.with_changes(func=updated.func.with_changes(attr=cst.Name("aclose")))
         if pos == self.app_call:
@@ -145,7 +155,33 @@ class ApplyEdits(cst.CSTTransformer):
             value = value.expression
         return value if isinstance(value, cst.Call) else None
 
+    def _guarded(self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine):
+        """``x = <client>`` -> ``if request is None: x = <client>`` / ``else: x = <shared>``; a
+        close of it -> ``if request is None: <close>``. None if this statement is neither."""
+        if len(original.body) != 1:
+            return None
+        stmt = original.body[0]
+        shared = None
+        if isinstance(stmt, cst.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0].target, cst.Name):
+            value = stmt.value.expression if isinstance(stmt.value, cst.Await) else stmt.value
+            if isinstance(value, cst.Call) and self._pos(value) in self.guard_assigns:
+                shared = f"{stmt.targets[0].target.value} = {self.guard_assigns[self._pos(value)]}"
+        call = self._close_call(stmt)
+        if shared is None and (call is None or self._pos(call) not in self.guard_closes):
+            return None
+        code = cst.Module([]).code_for_node(updated.with_changes(leading_lines=[]))
+        text = "if request is None:  # called outside a request: a client of its own\n    " + code
+        if shared is not None:
+            text += f"else:\n    {shared}\n"
+        else:
+            text = "if request is None:\n    " + code
+        return cst.parse_statement(text).with_changes(leading_lines=updated.leading_lines)
+
     def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine):
+        if self.guard_assigns or self.guard_closes:
+            guarded = self._guarded(original, updated)
+            if guarded is not None:
+                return guarded
         keep = []
         for orig, new in zip(original.body, updated.body):
             call = self._close_call(orig)
