@@ -103,16 +103,63 @@ def test_only_an_unannotated_request_parameter_is_taken_for_the_request(tmp_path
         assert (tmp_path / "main.py").read_text() == src
 
 
-def test_several_apps_need_a_choice(tmp_path):
+def test_the_app_that_serves_the_routes_gets_the_lifespan(tmp_path):
+    """An admin app with routes of its own does not serve the flagged ones: no question asked."""
     (tmp_path / "pyproject.toml").touch()
     src = (FIXTURES / "fix" / "sync_handlers" / "before" / "main.py").read_text()
     (tmp_path / "main.py").write_text(src)
-    (tmp_path / "admin.py").write_text("from fastapi import FastAPI\nadmin = FastAPI()\n")
+    admin = "from fastapi import FastAPI\nadmin = FastAPI()\n\n\n@admin.get('/health')\ndef health():\n    return 1\n"
+    (tmp_path / "admin.py").write_text(admin)
     res = run_tool("fix", ".", cwd=tmp_path)
-    assert res.returncode == 1 and "choose one with --app module:attr" in res.stderr
-    assert (tmp_path / "main.py").read_text() == src
-    res = run_tool("fix", "--app", "main:app", ".", cwd=tmp_path)
-    assert res.returncode == 1 and "app.state.redis" in (tmp_path / "main.py").read_text()
+    assert res.returncode == 1 and "app.state.redis" in (tmp_path / "main.py").read_text(), res.stderr
+    assert (tmp_path / "admin.py").read_text() == admin
+
+
+ROUTER = (
+    "import redis\nfrom fastapi import APIRouter\n\nrouter = APIRouter()\n\n\n"
+    "@router.get('/n')\ndef n():\n    return redis.Redis.from_url('redis://localhost').incr('n')\n"
+)
+
+
+def test_two_apps_serving_the_same_routes_need_a_choice(tmp_path):
+    (tmp_path / "pyproject.toml").touch()
+    (tmp_path / "routes.py").write_text(ROUTER)
+    for name in ("public", "internal"):
+        (tmp_path / f"{name}.py").write_text(
+            f"from fastapi import FastAPI\nfrom routes import router\n{name} = FastAPI()\n{name}.include_router(router)\n")
+    res = run_tool("fix", ".", cwd=tmp_path)
+    assert res.returncode == 1 and "choose one with --app module:attr" in res.stderr, res.stderr
+    assert "internal:internal serves 1 of the 1 route owner(s)" in res.stderr
+    assert (tmp_path / "routes.py").read_text() == ROUTER
+    res = run_tool("fix", "--app", "public:public", ".", cwd=tmp_path)
+    assert "lifespan=lifespan" in (tmp_path / "public.py").read_text(), res.stderr
+
+
+def test_routes_of_a_mounted_app_are_refused(tmp_path):
+    """Starlette never runs a mounted app's lifespan, and its requests see its own state."""
+    (tmp_path / "pyproject.toml").touch()
+    (tmp_path / "routes.py").write_text(ROUTER)
+    (tmp_path / "main.py").write_text(
+        "from fastapi import FastAPI\nfrom routes import router\n"
+        "app = FastAPI()\nsub = FastAPI()\nsub.include_router(router)\napp.mount('/v1', sub)\n")
+    res = run_tool("fix", ".", cwd=tmp_path)
+    assert "mounted into main:app" in res.stderr and "lifespan never runs" in res.stderr, res.stderr
+    assert (tmp_path / "routes.py").read_text() == ROUTER
+    res = run_tool("fix", "--app", "main:sub", ".", cwd=tmp_path)
+    assert "--app main:sub is mounted into main:app" in res.stderr, res.stderr
+
+
+def test_an_app_subclass_takes_the_lifespan(tmp_path):
+    (tmp_path / "pyproject.toml").touch()
+    (tmp_path / "routes.py").write_text(ROUTER)
+    (tmp_path / "main.py").write_text(
+        "from fastapi import FastAPI\nfrom routes import router\n\n\nclass Service(FastAPI):\n"
+        "    def describe(self):\n        return self.title\n\n\n"
+        "app = Service(title='svc')\napp.include_router(router)\n")
+    res = run_tool("fix", ".", cwd=tmp_path)
+    assert res.returncode == 1, res.stderr
+    assert "app = Service(title='svc', lifespan=lifespan)" in (tmp_path / "main.py").read_text(), res.stderr
+    assert "from fastapi import Request" in (tmp_path / "routes.py").read_text()
 
 
 def test_factory_keeps_working_for_its_cli(tmp_path):

@@ -193,6 +193,7 @@ class Registration:
 
     kind: str  # handler | websocket | exception | dependency | middleware | middleware_class
     #          | lifespan | startup | shutdown | endpoint_class | dependency_call
+    #          | include (``owner.include_router(target)``) | mount (``owner.mount(path, target)``)
     target: str  # qualified reference, resolved by the index
     line: int
     col: int
@@ -229,6 +230,9 @@ class ModuleSummary:
     global_sites: Dict[str, Tuple[int, int, List[str], bool]] = field(default_factory=dict)
     #: module-level name -> class it is an instance of
     instances: Dict[str, str] = field(default_factory=dict)
+    #: where each of ``instances`` is built: name -> (line, col, keywords); an instance of a
+    #: FastAPI subclass (``app = MyAPI()``) is an app the fixer can give a lifespan
+    instance_sites: Dict[str, Tuple[int, int, List[str]]] = field(default_factory=dict)
     #: route owners (FastAPI/APIRouter/Starlette instances): qualified names
     owners: Set[str] = field(default_factory=set)
     #: app/request state attribute -> Ctor stored there anywhere in the module
@@ -399,6 +403,7 @@ class _Summarizer:
                 self.s.sentinels[qual] = is_sentinel(callee)
             elif callee:
                 self.s.instances[name] = callee
+                self.s.instance_sites[name] = (inner.lineno, inner.col_offset, [k.arg or "**" for k in inner.keywords])
         elif isinstance(inner, ast.Subscript) and (b.qualify(inner.value) or "").endswith("Annotated"):
             elts = inner.slice.elts if isinstance(inner.slice, ast.Tuple) else [inner.slice]
             for meta in elts[1:]:
@@ -816,6 +821,15 @@ class _ExprScanner(ast.NodeVisitor):
                 if ref:
                     kind = "websocket" if ADD_ROUTE_METHODS[attr] == "websocket" else "handler"
                     add(Registration(kind, ref, endpoint.lineno, endpoint.col_offset, owner))
+        elif attr in ("include_router", "mount", "host"):
+            # which app serves which routes: the fixer puts the lifespan on the app that runs it
+            target = node.args[0] if attr == "include_router" and node.args else (
+                node.args[1] if len(node.args) > 1 else _kw(node, "app" if attr != "include_router" else "router"))
+            ref = b.qualify(target) or dotted(target) if target is not None else None
+            if ref and owner:
+                owner = owner[: -len(".router")] if owner.endswith(".router") else owner
+                add(Registration("include" if attr == "include_router" else "mount", ref, node.lineno,
+                                 node.col_offset, owner))
         elif attr == "add_middleware" and node.args:
             ref = b.qualify(node.args[0])
             if ref:

@@ -19,7 +19,7 @@ from ..analysis.load import ProjectResult
 from ..analysis.summary import AppSite, Function, ModuleSummary, Site
 from ..filters import Selection, noqa_filter
 from ..rules import BY_CODE, Fix
-from . import forms
+from . import app as app_finder, forms
 
 SITE_CODES = ("RPL001", "RPL101", "RPL102", "RPL103", "RPL104", "RPL105", "RPL106", "RPL107")
 REQUEST_TYPES = {
@@ -271,7 +271,7 @@ class Planner:
                 self.plan.skipped.append((f, "not fixed automatically yet"))
         if site_groups or self.lifespan_findings:
             try:
-                self.app = self._find_app()
+                self.app = self._find_app([f for g in site_groups.values() for f in g] + self.lifespan_findings)
             except Skip as exc:
                 for group in site_groups.values():
                     self.plan.skipped.extend((f, str(exc)) for f in group)
@@ -340,21 +340,13 @@ class Planner:
         return out
 
     # -- the app --------------------------------------------------------------------------
-    def _find_app(self) -> Tuple[ModuleSummary, AppSite]:
-        apps = [(m, a) for m in self.p.modules.values() for a in m.apps]
-        if self.o.app:
-            mod_name, _, attr = self.o.app.partition(":")
-            for m, a in apps:
-                if m.name.endswith(mod_name) and (a.qualname == f"{m.name}.{attr}"
-                                                  or (a.factory or "").endswith(f".{attr}")):
-                    return m, a
-            raise Skip(f"--app {self.o.app}: no FastAPI()/Starlette() construction there")
-        if not apps:
-            raise Skip("no FastAPI()/Starlette() app found to hold the lifespan")
-        if len(apps) > 1:
-            names = ", ".join(f"{m.name}:{a.qualname.rsplit('.', 1)[-1]}" for m, a in apps)
-            raise Skip(f"several apps ({names}): choose one with --app module:attr")
-        return apps[0]
+    def _find_app(self, findings: List[Finding]) -> Tuple[ModuleSummary, AppSite]:
+        entries = sorted({self.p.scopes[f.function].chain[0] for f in findings
+                          if f.function in self.p.scopes and self.p.scopes[f.function].chain})
+        try:
+            return app_finder.choose(self.p, self.r.sources, entries, self.o.app)
+        except app_finder.NoApp as exc:
+            raise Skip(str(exc)) from None
 
     # -- one construction site ----------------------------------------------------------
     def _site(self, group: List[Finding]) -> None:
