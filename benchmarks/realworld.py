@@ -135,6 +135,24 @@ def run_fix(repo_dir: Path, scratch: Path) -> Tuple[Path, str]:
     return copy, proc.stdout + proc.stderr
 
 
+def api_beyond_pin(original: Path, fixed: Path) -> List[str]:
+    """Files the fix gave ``from_pool()``/``aclose()`` in a project whose files pin a redis-py
+    without them (the version installed here does not count: the project's does)."""
+    from redis_pool_lint.analysis.versions import FROM_POOL, read_pins
+
+    pin = read_pins(str(original), None)["redis"]
+    if pin.source.startswith("installed") or pin.version is None or pin.version >= FROM_POOL:
+        return []
+    out = []
+    for new in sorted(fixed.rglob("*.py")):
+        old = original / new.relative_to(fixed)
+        before = old.read_text(errors="replace") if old.exists() else ""
+        after = new.read_text(errors="replace")
+        if any(after.count(api) > before.count(api) for api in (".from_pool(", ".aclose(")):
+            out.append(str(new.relative_to(fixed)))
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", type=Path, required=True, help="folder of owner__repo folders")
@@ -191,6 +209,8 @@ def main(argv=None) -> int:
     if a.fix:
         fixed_by_kind: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
         reasons = collections.Counter()
+        unsafe: List[str] = []
+        left_lines: Dict[Tuple[str, str], List[str]] = {}
         with tempfile.TemporaryDirectory(prefix="rpl-fix-") as scratch:
             for repo in repos:
                 mine = [e for e in entries if e["repo"] == repo and e["verdict"] == "SHOULD_FLAG"]
@@ -200,6 +220,8 @@ def main(argv=None) -> int:
                 for line in out.splitlines():
                     if "not fixed" in line:
                         reasons[line.split("not fixed", 1)[1].strip(" :")[:110]] += 1
+                        left_lines.setdefault((repo, os.path.normpath(line.split(":", 1)[0])), []).append(line)
+                unsafe.extend(f"{repo}/{p}" for p in api_beyond_pin(a.corpus / repo.replace("/", "__"), copy))
                 after, _ = run_check(copy)
                 for e in mine:
                     left = {f for f in after if f[0] == os.path.normpath(e["path"]) and per_request(f[2])}
@@ -226,6 +248,15 @@ def main(argv=None) -> int:
             print("\nreasons printed for findings left:")
             for r, k in reasons.most_common():
                 print(f"  {k:3} {r}")
+        print(f"\nrewrites that use API the pinned redis-py lacks (from_pool/aclose before 5.0.1): {len(unsafe)}")
+        for path in unsafe:
+            print(f"  {path}")
+        if a.verbose:
+            for e in entries:
+                if e.get("_fix") == "left":
+                    print(f"  left      {e['kind']:38} {e['repo']}/{e['path']}")
+                    for line in left_lines.get((e["repo"], os.path.normpath(e["path"])), [])[:3]:
+                        print(f"              {line[:150]}")
     if a.json:
         a.json.write_text(json.dumps([{k: v for k, v in e.items()} for e in entries], indent=1))
     return 0

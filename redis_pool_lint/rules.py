@@ -363,7 +363,9 @@ async def lifespan(app: FastAPI):
         fix=Fix.SAFE,
         fix_summary="rename to aclose()",
         default_enabled=True,
-        what="Flags `close()` called on a `redis.asyncio` client or pool.",
+        what="Flags `close()` called on a `redis.asyncio` client or pool, unless the project pins a "
+        "redis-py older than 5.0.1 (read from its lock and requirements files, or "
+        "`--redis-version`), where `close()` is the only way.",
         why="redis-py 5.0.1 deprecated the async `close()` in favour of `aclose()`, which "
         "matches the async-resource protocol and `contextlib.aclosing`.",
         example="""\
@@ -372,7 +374,8 @@ await app.state.redis.close()
         use_instead="""\
 await app.state.redis.aclose()
 """,
-        fix_safety="Safe on redis-py >= 5.0.1, where `aclose()` exists.",
+        fix_safety="Safe on redis-py >= 5.0.1, where `aclose()` exists: `fix` renames only when the "
+        "project's version is known to have it, and says why it left the call otherwise.",
     ),
     Rule(
         code="RPL204",

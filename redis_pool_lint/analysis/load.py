@@ -209,6 +209,10 @@ def module_name(root: str, path: str) -> Tuple[str, bool]:
     if parts and parts[0] == "src" and len(parts) > 1 and not _is_package_dir(os.path.join(root, "src")):
         parts = parts[1:]  # a src layout; a src/ with an __init__.py is imported as ``src.x``
     parts = [p for p in parts if p not in (".", "")]
+    if _is_package_dir(root) and os.path.basename(root).isidentifier():
+        # the root is itself a package (a marker file inside ``backend/``): its code imports
+        # ``backend.x``; an import from inside it (``from x import``) is found as well
+        parts = [os.path.basename(root)] + parts
     return ".".join(parts) or os.path.basename(os.path.dirname(path)), is_package
 
 

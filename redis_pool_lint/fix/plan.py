@@ -36,8 +36,11 @@ REQUEST_TYPES = {
 POOL_KEYWORDS = frozenset(
     "host port db username password socket_timeout socket_connect_timeout socket_keepalive "
     "socket_keepalive_options decode_responses encoding encoding_errors client_name "
-    "health_check_interval retry_on_timeout retry_on_error retry protocol".split()
+    "health_check_interval retry_on_timeout retry_on_error retry protocol credential_provider lib_name "
+    "lib_version redis_connect_func".split()
 )
+# ``Redis(host, port, db, password)``: the positional parameters every redis-py client starts with.
+POSITIONAL = ("host", "port", "db", "password")
 # Keywords of ``Redis.from_url`` that configure the client, not the pool.
 CLIENT_ONLY = frozenset({"single_connection_client", "auto_close_connection_pool"})
 #: the calls that close a client (aioredis 1.x: ``close()`` then ``await wait_closed()``)
@@ -66,6 +69,9 @@ class Singleton:
     build: str  # template with the R_, P_ and APP_ placeholders
     close: str  # "await {x}.aclose()", "{x}.close()"...: lines, in the API of the project's version
     imports: List[Tuple[str, Optional[str], Optional[str], int]]  # (module, obj, asname, level)
+    #: a client the lifespan (or a startup handler) already builds with the same settings:
+    #: requests reuse it, nothing is added
+    existing: bool = False
 
 
 @dataclass
@@ -664,7 +670,12 @@ class Planner:
         existing = self.singletons.get(key)
         if existing:
             return existing
-        name = self._state_name(key)
+        same = self._built_at_startup(mod, site, ctor, args, kwargs)
+        if same is not None:
+            single = Singleton(same, key, lib, "", "", [], existing=True)
+            self.singletons[key] = single
+            return single
+        name = self._state_name(key, self._name_hints(site, fn))
         imports = self._name_imports(mod, site.arg_names + [n for v in (inline or {}).values() for n in v[1]])
         single = Singleton(name, key, lib, build, tgt.close("{x}"), imports)
         if legacy1:
@@ -672,22 +683,67 @@ class Planner:
         self.singletons[key] = single
         return single
 
+    def _built_at_startup(self, mod: ModuleSummary, site: Site, ctor, args: str, kwargs: str) -> Optional[str]:
+        """The ``app.state`` attribute of a client the lifespan or a startup handler already
+        builds the same way (same constructor, same arguments naming the same things)."""
+        if site.pool_origin is not None:
+            return None
+        wanted = {n: self.p.canonical(q, mod.name) for n, q in site.arg_names if q}
+        quals = list(self.p.lifespans) + [q for kind, q, _, _ in self.p.startups if kind.startswith("startup")]
+        for qual in dict.fromkeys(quals):
+            if qual not in self.p.functions:
+                continue
+            smod, sfn = self.p.functions[qual]
+            for other in sfn.sites:
+                attrs = [name for kind, name in other.stores if kind == "state"]
+                if not attrs or other.ctor != ctor or other.pool_origin is not None:
+                    continue
+                theirs = {n: self.p.canonical(q, smod.name) for n, q in other.arg_names if q}
+                if any(q is None for _, q in other.arg_names) or theirs != wanted:
+                    continue
+                try:
+                    same = self._call_source(smod, other) == (args, kwargs)
+                except Skip:
+                    continue
+                if same:
+                    return attrs[0]
+        return None
+
+    @staticmethod
+    def _name_hints(site: Site, fn: Optional[Function]) -> List[str]:
+        """What the code calls the client: its variable, its attribute, its factory."""
+        hints = [name for kind, name in site.stores if kind in ("local", "self", "state")]
+        if fn is not None:
+            hints.append(fn.name)
+        return hints
+
     def _owned_pool_template(self, site: Site, tgt: forms.Target, args: str, kwargs: str) -> Tuple[Tuple, str]:
         """``from_url(u, **kw)``/``Redis(**kw)`` -> a client owning a bounded blocking pool."""
         lib = tgt.module
         bound = ", ".join(f"{k}={v}" for k, v in (("max_connections", self.o.max_connections),
                                                   ("timeout", f"{self.o.pool_timeout:g}"))
                           if k not in site.keywords)
-        allowed = POOL_KEYWORDS | ({"max_connections", "timeout"} if site.ctor.kind == "pool" else set())
+        allowed = POOL_KEYWORDS | {"max_connections"} | ({"timeout"} if site.ctor.kind == "pool" else set())
         if site.ctor.method == "from_url":
             bad = [k for k in site.keywords if k in CLIENT_ONLY]
             if bad:
                 raise Skip(f"`{bad[0]}=` configures the client itself: fix by hand")
-            if not args:
+            if not args and "url" not in site.keywords:
                 raise Skip("from_url() without a URL argument")
             extra = ", ".join([args] + [x for x in (kwargs, bound) if x])
             return ("from_url", lib, args, kwargs), tgt.owning(R_, f"{P_}.from_url({extra})")
-        bad = [k for k in site.keywords if k not in allowed]
+        keywords = list(site.keywords)
+        if args:  # Redis("localhost", 6379, 0): the pool takes them by name
+            values = _split_args(args)
+            if len(values) > len(POSITIONAL):
+                raise Skip(f"more than {len(POSITIONAL)} positional constructor arguments: fix by hand")
+            named = [f"{k}={v}" for k, v in zip(POSITIONAL, values)]
+            kwargs = ", ".join(named + ([kwargs] if kwargs else []))
+            keywords += POSITIONAL[: len(values)]
+            args = ""
+        if "ssl" in keywords:
+            raise Skip("`ssl=` needs the pool's connection_class=SSLConnection: fix by hand (or use a rediss:// URL)")
+        bad = [k for k in keywords if k not in allowed]
         if bad or args:
             raise Skip("constructor options the pool rewrite does not map ("
                        + ", ".join(f"`{b}`" for b in (bad or ["positional arguments"])) + ")")
@@ -867,19 +923,29 @@ class Planner:
             return (target, obj, asname, 0)
         return (".".join(parts[k:]), obj, asname, len(package) - k + 1)
 
-    def _state_name(self, key: Tuple) -> str:
-        """``redis`` first; later configurations are named after their URL (``redis_stats``)."""
+    def _state_name(self, key: Tuple, hints: List[str] = ()) -> str:
+        """``redis`` first; a later configuration is named for what it holds: after its URL's
+        variable (``CACHE_URL`` -> ``redis_cache``), its database (``db=2`` -> ``redis_db2``),
+        or what the code calls it (``rate_limit_redis``, ``get_session_store``)."""
         taken = {s.name for s in self.singletons.values()} | set(self.p.state_ctors)
-        base = "redis"
+        if "redis" not in taken:
+            return "redis"
+        stems = []
         first = key[2].split(",")[0].strip() if key[0] == "from_url" and key[2] else ""
-        if taken & {"redis"} and re.fullmatch(r"[A-Za-z_][\w.]*", first):
-            # named after the URL's variable: STATS_URL, settings.cache_redis_url -> redis_stats, redis_cache
-            stem = re.sub(r"(?i)(^.*\.)|(_?(redis_)?url$)|(_redis$)", "", first).strip("_").lower()
-            if stem and stem != "redis":
-                base = f"redis_{stem}"
-        name, n = base, 2
+        if re.fullmatch(r"[A-Za-z_][\w.]*", first):
+            stems.append(re.sub(r"(?i)(^.*\.)|(_?(redis_)?url$)|(_redis$)", "", first))
+        db = re.search(r"\bdb=(\d+)", " ".join(str(k) for k in key[2:]))
+        if db:
+            stems.append(f"db{db.group(1)}")
+        stems.extend(re.sub(r"(?i)^(get|make|create|new|build|init)_|(redis|valkey|client|conn(ection)?|pool)", "", h)
+                     for h in hints)
+        for stem in stems:
+            stem = re.sub(r"_+", "_", stem).strip("_").lower()
+            if stem and stem.isidentifier() and f"redis_{stem}" not in taken:
+                return f"redis_{stem}"
+        name, n = "redis_2", 3
         while name in taken:
-            name, n = f"{base}_{n}", n + 1
+            name, n = f"redis_{n}", n + 1
         return name
 
     # -- shared closes --------------------------------------------------------------------
@@ -906,7 +972,9 @@ class Planner:
     def _lifespan(self) -> None:
         mod, app = self.app
         edits = self.plan.file(mod.path)
-        singles = list(self.singletons.values())
+        singles = [s for s in self.singletons.values() if not s.existing]
+        if not singles and not self.lifespan_findings:
+            return  # every request reuses a client the app already builds at startup
         for single in singles:
             edits.imports.extend(single.imports)
         builds, class_imports = self._classes(mod, singles)
@@ -1105,6 +1173,14 @@ def assigned_at_top(source: str, name: str) -> bool:
     ``name: T = ...``, ``name, x = ...``, ``for name in``): the summary keeps no plain variables."""
     word = re.escape(name)
     return re.search(rf"(?m)^(?:{word}[ \t]*(?::[^=\n]*)?=(?!=)|{word}[ \t]*,|for[ \t]+{word}\b)", source) is not None
+
+
+def _split_args(args: str) -> List[str]:
+    """``"a, f(b, c)"`` -> ``["a", "f(b, c)"]``, as Python reads it."""
+    import libcst as cst
+
+    call = cst.parse_expression(f"f({args})")
+    return [cst.Module([]).code_for_node(a.value) for a in call.args]
 
 
 def _segment(lines: List[str], site: Site) -> str:
