@@ -13,6 +13,7 @@ the ``ast``, and the ``ast``'s import statements are matched to libcst's in docu
 from __future__ import annotations
 
 import ast
+import re
 from collections import Counter
 from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
@@ -30,7 +31,9 @@ class Flakes:
     def __init__(self, tree: ast.Module, filename: str) -> None:
         found = checker.Checker(tree, filename=filename or "(none)").messages
         self.tree = tree
-        self.messages = Counter(type(m).__name__ + ":" + (m.message % m.message_args) for m in found)
+        # "redefinition of unused 'x' from line 52": the rewrite moves lines, not meaning
+        self.messages = Counter(re.sub(r" from line \d+", "", type(m).__name__ + ":" + (m.message % m.message_args))
+                                for m in found)
         self.unused: Counter = Counter((m.lineno, m.message_args[0]) for m in found
                                        if isinstance(m, messages.UnusedImport))
         self._statements: Optional[List[Tuple["ast.Import | ast.ImportFrom", Tuple[str, ...]]]] = None

@@ -504,11 +504,10 @@ class Planner:
         origin = ("site", str(index))
         if fn.has_yield or origin in fn.returns or site.pool_origin is not None:
             raise Skip(why)
-        text = self.sources.get(mod.path, "").splitlines()[site.line - 1].encode("utf-8")[:site.col].decode("utf-8", "replace")
-        target = re.fullmatch(r"\s*([A-Za-z_]\w*)\s*=\s*(?:await\s+)?", text)
+        target = self._assigned_at(mod, site)
         if target is None:
             raise Skip(why)
-        closes = [c for c in fn.closes if c.origin == origin or (c.origin == ("local", target.group(1)))]
+        closes = [c for c in fn.closes if c.origin == origin or (c.origin == ("local", target))]
         if any(c.method not in CLOSES for c in closes):
             raise Skip("the helper closes the client with `with`: pass the shared client down by hand")
         if "request" in fn.params:
@@ -572,7 +571,20 @@ class Planner:
         if "request" in fn.params:
             raise Skip("a parameter named `request` is in the way")
         self._add_request_param(mod, fn, optional=True)
-        self.plan.file(mod.path).guard_factories[fn.line] = ((site.line, site.col), f"request.app.state.{single.name}")
+        shared = f"request.app.state.{single.name}"
+        if self._assigned_at(mod, site) is not None:  # ``client = <client>`` ... ``return client``
+            edits = self.plan.file(mod.path)
+            edits.guard_assigns[(site.line, site.col)] = shared
+            edits.guard_closes.update((c.line, c.col) for c in fn.closes if c.origin == ("site", "0"))
+            return
+        self.plan.file(mod.path).guard_factories[fn.line] = ((site.line, site.col), shared)
+
+    def _assigned_at(self, mod: ModuleSummary, site: Site) -> Optional[str]:
+        """The variable of ``x = [await] <site>`` when the site is the whole right-hand side."""
+        line = self.sources.get(mod.path, "").splitlines()[site.line - 1]
+        before = line.encode("utf-8")[:site.col].decode("utf-8", "replace")
+        found = re.fullmatch(r"\s*([A-Za-z_]\w*)\s*(?::[^=]+)?=\s*(?:await\s+)?", before)
+        return found.group(1) if found else None
 
     def _connection(self, mod: ModuleSummary, fn: Function, role: str) -> str:
         """The expression that reaches the app in this function; add a parameter if needed."""
@@ -730,7 +742,7 @@ class Planner:
                 raise Skip(f"`{bad[0]}=` configures the client itself: fix by hand")
             if not args and "url" not in site.keywords:
                 raise Skip("from_url() without a URL argument")
-            extra = ", ".join([args] + [x for x in (kwargs, bound) if x])
+            extra = ", ".join(x for x in (args, kwargs, bound) if x)
             return ("from_url", lib, args, kwargs), tgt.owning(R_, f"{P_}.from_url({extra})")
         keywords = list(site.keywords)
         if args:  # Redis("localhost", 6379, 0): the pool takes them by name
@@ -816,6 +828,8 @@ class Planner:
         canon = self.p.canonical(qual, mod.name)
         owner_name, _, name = canon.rpartition(".")
         owner = self.p.modules.get(owner_name)
+        if owner is not None and name not in owner.global_sites and name in owner.instances:
+            return self._bound_factory_pool(owner, name, canon)
         if owner is None or name not in owner.global_sites or owner.redis_globals[name].kind != "pool":
             raise Skip("from_pool() over a pool the fixer cannot find")
         line, col, keywords, blocking = owner.global_sites[name]
@@ -829,6 +843,18 @@ class Planner:
                 None if "timeout" in keywords else f"{self.o.pool_timeout:g}")
             edits.blocking_module = ctor.library + (".asyncio" if ctor.flavor == "async" else "")
         return canon
+
+    def _bound_factory_pool(self, owner: ModuleSummary, name: str, canon: str) -> str:
+        """``pool = create_pool()`` at module level, the function building the pool: bound it there."""
+        for target in self.p.callable_targets(owner.instances[name], owner.name):
+            fmod, fn = self.p.functions[target]
+            sites = [fn.sites[int(o[1])] for o in fn.returns if o[0] == "site"]
+            if len(sites) == 1 and sites[0].ctor.kind == "pool" and self._bound_site(fmod, sites[0]):
+                return canon
+            if len(sites) == 1 and sites[0].ctor.kind == "pool" and sites[0].blocking_pool \
+                    and "max_connections" in sites[0].keywords:
+                return canon
+        raise Skip("from_pool() over a pool the fixer cannot find")
 
     def _call_source(self, mod: ModuleSummary, site: Site) -> Tuple[str, str]:
         """The call's positional and keyword arguments, as the user wrote them."""
@@ -1066,8 +1092,9 @@ class Planner:
                 want = f"{single.lib}.{cls}"
                 local = cls
                 if bound.get(local, want) != want:
-                    prefix = ("Async" if single.lib.endswith(".asyncio") else "Sync") + (
-                        "Valkey" if single.lib.startswith("valkey") else "")
+                    prefix = "Aioredis" if single.lib == "aioredis" else (
+                        ("Async" if single.lib.endswith(".asyncio") else "Sync")
+                        + ("Valkey" if single.lib.startswith("valkey") else ""))
                     local = f"{prefix}{cls}"
                 if bound.get(local, want) != want:
                     raise Skip(f"the names `{cls}` and `{local}` are taken in {where.name}")

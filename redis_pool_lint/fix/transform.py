@@ -162,10 +162,15 @@ class ApplyEdits(cst.CSTTransformer):
             return None
         stmt = original.body[0]
         shared = None
-        if isinstance(stmt, cst.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0].target, cst.Name):
+        target = None
+        if isinstance(stmt, cst.Assign) and len(stmt.targets) == 1:
+            target = stmt.targets[0].target
+        elif isinstance(stmt, cst.AnnAssign) and stmt.value is not None:
+            target = stmt.target
+        if isinstance(target, cst.Name):
             value = stmt.value.expression if isinstance(stmt.value, cst.Await) else stmt.value
             if isinstance(value, cst.Call) and self._pos(value) in self.guard_assigns:
-                shared = f"{stmt.targets[0].target.value} = {self.guard_assigns[self._pos(value)]}"
+                shared = f"{target.value} = {self.guard_assigns[self._pos(value)]}"
         call = self._close_call(stmt)
         if shared is None and (call is None or self._pos(call) not in self.guard_closes):
             return None
