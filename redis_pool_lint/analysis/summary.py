@@ -809,6 +809,11 @@ class _ExprScanner(ast.NodeVisitor):
             if ref:
                 add(Registration("middleware_class", ref, node.lineno, node.col_offset))
             return
+        life = _kw(node, "lifespan")
+        if life is not None and qual and not isinstance(life, (ast.List, ast.Tuple)):
+            ref = b.qualify(life)  # ``MyAPI(lifespan=...)``: a subclass of FastAPI, most likely
+            if ref:
+                add(Registration("lifespan", ref, life.lineno, life.col_offset))
         func = node.func
         if not isinstance(func, ast.Attribute):
             return

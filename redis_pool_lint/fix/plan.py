@@ -780,7 +780,7 @@ class Planner:
         """Rewrite one construction onto a bounded blocking pool; False if it cannot be."""
         edits = self.plan.file(mod.path)
         ctor = site.ctor
-        if ctor.library not in ("redis", "valkey") or ctor.flavor not in ("async", "sync") \
+        if ctor.library not in ("redis", "valkey", "aioredis") or ctor.flavor not in ("async", "sync", "legacy") \
                 or "Cluster" in site.callee or "**" in site.keywords:
             return False
         tgt = self.target(ctor)
@@ -815,13 +815,13 @@ class Planner:
         for mod, fn, site in sites:
             if site.blocking_pool and "max_connections" in site.keywords:
                 continue
-            if site.ctor.library not in ("redis", "valkey") or site.ctor.method not in ("init", "from_url"):
+            if site.ctor.library not in ("redis", "valkey", "aioredis") or site.ctor.method not in ("init", "from_url"):
                 raise Skip(f"app.state.{attr} is not a pool the fixer can bound")
             bound = None if "max_connections" in site.keywords else str(self.o.max_connections)
             wait = None if "timeout" in site.keywords else f"{self.o.pool_timeout:g}"
             edits = self.plan.file(mod.path)
             edits.make_blocking[(site.line, site.col)] = (bound, wait)
-            edits.blocking_module = site.ctor.library + (".asyncio" if site.ctor.flavor == "async" else "")
+            edits.blocking_module = self.target(site.ctor).module
 
     def _bound_global_pool(self, mod: ModuleSummary, qual: str) -> str:
         """A module-level pool behind per-request clients: bounded and blocking, like app state."""
@@ -834,14 +834,14 @@ class Planner:
             raise Skip("from_pool() over a pool the fixer cannot find")
         line, col, keywords, blocking = owner.global_sites[name]
         ctor = owner.redis_globals[name]
-        if ctor.library not in ("redis", "valkey") or ctor.method not in ("init", "from_url"):
+        if ctor.library not in ("redis", "valkey", "aioredis") or ctor.method not in ("init", "from_url"):
             raise Skip("from_pool() over a pool the fixer cannot bound")
         if not (blocking and "max_connections" in keywords):
             edits = self.plan.file(owner.path)
             edits.make_blocking[(line, col)] = (
                 None if "max_connections" in keywords else str(self.o.max_connections),
                 None if "timeout" in keywords else f"{self.o.pool_timeout:g}")
-            edits.blocking_module = ctor.library + (".asyncio" if ctor.flavor == "async" else "")
+            edits.blocking_module = self.target(ctor).module
         return canon
 
     def _bound_factory_pool(self, owner: ModuleSummary, name: str, canon: str) -> str:
