@@ -308,3 +308,34 @@ def test_off_by_default_codes_and_unsafe_fixes(tmp_path):
     out = (tmp_path / "main.py").read_text()
     assert "app.state.cache = Redis.from_pool(BlockingConnectionPool.from_url(REDIS_URL, max_connections=50" in out
     assert run_tool("check", *codes, ".", cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize("ctor, pool", [
+    ("redis.Redis('cache', 6380, 2)", "BlockingConnectionPool(host='cache', port=6380, db=2, max_connections=50"),
+    ("redis.Redis(host='h', ssl=True, ssl_cert_reqs='none')",
+     "BlockingConnectionPool(connection_class=SSLConnection, host='h', ssl_cert_reqs='none', max_connections=50"),
+    ("redis.Redis.from_url(url='redis://h/1', max_connections=8)",
+     "BlockingConnectionPool.from_url(url='redis://h/1', max_connections=8, timeout=10)"),
+])
+def test_constructor_options_map_onto_the_pool(tmp_path, ctor, pool):
+    """Every option reaches the shared client: positional host/port/db by name, ssl=True as the
+    pool's connection class, url= and the client's own max_connections."""
+    (tmp_path / "pyproject.toml").touch()
+    (tmp_path / "main.py").write_text(
+        "import redis\nfrom fastapi import FastAPI\napp = FastAPI()\n\n\n"
+        f"@app.get('/n')\ndef n():\n    return {ctor}.incr('n')\n")
+    res = run_tool("fix", ".", cwd=tmp_path)
+    text = (tmp_path / "main.py").read_text()
+    assert res.returncode == 1 and "0 left" in res.stderr, res.stderr
+    assert pool in text, text
+    assert run_tool("check", ".", cwd=tmp_path).returncode == 0
+
+
+def test_ssl_from_a_setting_is_left_with_its_reason(tmp_path):
+    (tmp_path / "pyproject.toml").touch()
+    src = ("import redis\nfrom fastapi import FastAPI\nSSL = True\napp = FastAPI()\n\n\n"
+           "@app.get('/n')\ndef n():\n    return redis.Redis(host='h', ssl=SSL).incr('n')\n")
+    (tmp_path / "main.py").write_text(src)
+    res = run_tool("fix", ".", cwd=tmp_path)
+    assert "RPL101 not fixed: `ssl=` that is not a literal True" in res.stderr, res.stderr
+    assert (tmp_path / "main.py").read_text() == src

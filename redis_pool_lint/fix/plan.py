@@ -156,7 +156,7 @@ class Plan:
 
 # Placeholders in build templates; NUL never occurs in source text, so user code (an f-string's
 # braces) can never be mistaken for one.
-R_, P_, APP_ = "\0R\0", "\0P\0", "\0APP\0"
+R_, P_, APP_, S_ = "\0R\0", "\0P\0", "\0APP\0", "\0S\0"
 
 
 def fill(template: str, app: str) -> str:
@@ -753,8 +753,14 @@ class Planner:
             kwargs = ", ".join(named + ([kwargs] if kwargs else []))
             keywords += POSITIONAL[: len(values)]
             args = ""
-        if "ssl" in keywords:
-            raise Skip("`ssl=` needs the pool's connection_class=SSLConnection: fix by hand (or use a rediss:// URL)")
+        if "ssl" in keywords:  # the client picks SSLConnection itself; a pool is told
+            pairs = _split_kwargs(kwargs)
+            if pairs.get("ssl") != "True" or tgt.module == "aioredis":
+                raise Skip("`ssl=` that is not a literal True: the pool needs connection_class=SSLConnection "
+                           "only when it is; fix by hand (or use a rediss:// URL)")
+            kwargs = ", ".join([f"connection_class={S_}"] + [f"{k}={v}" for k, v in pairs.items() if k != "ssl"])
+            keywords = [k for k in keywords if k != "ssl"] + ["connection_class"]
+            allowed = allowed | {"connection_class"} | {k for k in keywords if k.startswith("ssl_")}
         bad = [k for k in keywords if k not in allowed]
         if bad or args:
             raise Skip("constructor options the pool rewrite does not map ("
@@ -1086,7 +1092,7 @@ class Planner:
         imports: List[Tuple[str, Optional[str], Optional[str], int]] = []
         for single in singles:
             names = {}
-            for short, cls in zip("RP", self.classes.get(single.lib, ("Redis", "BlockingConnectionPool"))):
+            for short, cls in zip("RPS", self.classes.get(single.lib, ("Redis", "BlockingConnectionPool", "SSLConnection"))):
                 if not cls:
                     continue
                 want = f"{single.lib}.{cls}"
@@ -1100,9 +1106,10 @@ class Planner:
                     raise Skip(f"the names `{cls}` and `{local}` are taken in {where.name}")
                 bound[local] = want
                 names[short] = local
-                if short == "R" or P_ in single.build:
+                if short == "R" or {"P": P_, "S": S_}[short] in single.build:
                     imports.append((single.lib, cls, None if local == cls else local, 0))
-            builds[single.name] = single.build.replace(R_, names["R"]).replace(P_, names.get("P", P_))
+            builds[single.name] = single.build.replace(R_, names["R"]).replace(P_, names.get("P", P_)).replace(
+                S_, names.get("S", S_))
         return builds, imports
 
     def _existing_lifespan(self) -> Optional[str]:
@@ -1200,6 +1207,16 @@ def assigned_at_top(source: str, name: str) -> bool:
     ``name: T = ...``, ``name, x = ...``, ``for name in``): the summary keeps no plain variables."""
     word = re.escape(name)
     return re.search(rf"(?m)^(?:{word}[ \t]*(?::[^=\n]*)?=(?!=)|{word}[ \t]*,|for[ \t]+{word}\b)", source) is not None
+
+
+def _split_kwargs(kwargs: str) -> Dict[str, str]:
+    """``"a=1, b=f(x)"`` -> ``{"a": "1", "b": "f(x)"}``."""
+    import libcst as cst
+
+    if not kwargs:
+        return {}
+    call = cst.parse_expression(f"f({kwargs})")
+    return {a.keyword.value: cst.Module([]).code_for_node(a.value) for a in call.args if a.keyword is not None}
 
 
 def _split_args(args: str) -> List[str]:
