@@ -502,7 +502,7 @@ class Planner:
         shared client's name in one place and is the guard the analysis knows."""
         why = "the helper does more than build and use a client in `x = <client>`: pass the shared client down by hand"
         origin = ("site", str(index))
-        if fn.has_yield or origin in fn.returns or site.pool_origin is not None:
+        if fn.has_yield or origin in fn.returns or (site.pool_origin is not None and site.pool_origin[0] == "site"):
             raise Skip(why)
         target = self._assigned_at(mod, site)
         if target is None:
@@ -677,6 +677,11 @@ class Planner:
             self._bound_state_pool(pool_attr)
             key = ("from_pool", lib, pool_attr)
             build = f"{R_}(connection_pool={APP_}.state.{pool_attr})"
+        elif over_shared and site.pool_origin and site.pool_origin[0] == "call" and not args:
+            # ``Redis(connection_pool=get_pool())`` where ``get_pool`` keeps one pool: a client
+            # over it, built once; the pool stays the project's to close
+            key = ("over_call", lib, kwargs)
+            build = f"{R_}({kwargs})"
         else:
             key, build = self._owned_pool_template(site, tgt, args, kwargs)
         existing = self.singletons.get(key)
