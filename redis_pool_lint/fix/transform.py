@@ -17,7 +17,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from .imports import Flakes, add_imports, drop_unused, spec_names
-from .plan import FileEdits
+from .edits import FileEdits
 
 Pos = Tuple[int, int]
 
