@@ -138,9 +138,16 @@ def run_fix(repo_dir: Path, scratch: Path) -> Tuple[Path, str]:
 def api_beyond_pin(original: Path, fixed: Path) -> List[str]:
     """Files the fix gave ``from_pool()``/``aclose()`` in a project whose files pin a redis-py
     without them (the version installed here does not count: the project's does)."""
-    from redis_pool_lint.analysis.versions import FROM_POOL, read_pins
+    import importlib.util
 
-    pin = read_pins(str(original), None)["redis"]
+    # this checkout's reader, whatever version of the tool PYTHONPATH puts under test
+    spec = importlib.util.spec_from_file_location(
+        "rpl_versions", Path(__file__).resolve().parent.parent / "redis_pool_lint" / "analysis" / "versions.py")
+    versions = sys.modules.setdefault("rpl_versions", importlib.util.module_from_spec(spec))
+    if not hasattr(versions, "read_pins"):
+        spec.loader.exec_module(versions)
+    pin = versions.read_pins(str(original), None)["redis"]
+    FROM_POOL = versions.FROM_POOL
     if pin.source.startswith("installed") or pin.version is None or pin.version >= FROM_POOL:
         return []
     out = []

@@ -147,7 +147,8 @@ class LifespanBuilder:
             if target is None:
                 self.plan.skipped.append((f, "not stored where the lifespan can reach it at shutdown"))
                 continue
-            tgt = forms.target(self.r.pins(), site.ctor.library, site.ctor.flavor)
+            tgt = forms.target(self.r.pins(), site.ctor.library, site.ctor.flavor,
+                               legacy1=site.ctor.library == "aioredis" and site.ctor.method == "factory")
             out.extend((tgt.close(target) if site.ctor.kind == "client" else tgt.close_pool(target)).splitlines())
             self.plan.fixed.append(f)
         return out
