@@ -461,7 +461,11 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
         left += len(outcome.plan.skipped)
         if outcome.error:
             err.write(f"redis-pool-lint: {outcome.error}\n")
-            why = outcome.error.rsplit(": ", 1)[-1] if outcome.error.startswith(root) else outcome.error
+            why = outcome.error
+            if why.startswith(root) and ": " in why:  # "<path>: what happened; nothing written"
+                where, why = why.split(": ", 1)
+                why = f"{os.path.relpath(where)}: {why}" if where != root else why
+            why = why.replace("; nothing written", "")
             for f in outcome.plan.fixed:  # each finding the rejected rewrite would have fixed, by name
                 err.write(f"{rel(f.path)}:{f.line}:{f.col + 1}: {f.code} not fixed: the rewrite was rejected "
                           f"({' '.join(why.split())[:200]})\n")

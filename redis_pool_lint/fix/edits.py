@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, List, Optional, Set, Tuple
+from typing import Callable, Dict, FrozenSet, List, Optional, Set, Tuple
 
 from ..analysis.detect import Finding
 from ..analysis.index import Project
@@ -137,8 +137,14 @@ class Plan:
 
     #: while a site is planned: each file's edits as they were before it first touched them
     saved: Optional[Dict[str, Optional[FileEdits]]] = field(default=None, repr=False, compare=False)
+    #: why a file may not be edited (None: it may): asked once per file the plan touches
+    refuse: Optional[Callable[[str], Optional[str]]] = field(default=None, repr=False, compare=False)
 
     def file(self, path: str, module: Optional[ModuleSummary] = None) -> FileEdits:
+        if path not in self.edits and self.refuse is not None:
+            reason = self.refuse(path)
+            if reason:
+                raise Skip(reason)
         if self.saved is not None and path not in self.saved:
             self.saved[path] = self.edits[path].copy() if path in self.edits else None
         edits = self.edits.setdefault(path, FileEdits())

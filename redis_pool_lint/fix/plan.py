@@ -10,8 +10,11 @@ shared client is (``forms.py``: in which API), ``helpers.py`` rewrites helpers a
 """
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
+import os
+import sys
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 from ..analysis.detect import Finding, short as short_name
@@ -37,6 +40,8 @@ class Planner(SharedClients, HelperRewrites, LifespanBuilder):
         self.o = options
         self.sources = sources
         self.plan = Plan()
+        self.plan.refuse = self._unwritable
+        self._readable: Dict[str, Optional[str]] = {}
         self.singletons: Dict[Tuple, Singleton] = {}
         self.app: Optional[Tuple[ModuleSummary, AppSite]] = None
         self.lifespan_findings: List[Finding] = []
@@ -80,23 +85,11 @@ class Planner(SharedClients, HelperRewrites, LifespanBuilder):
                 continue
             if f.code in SITE_CODES and f.function:
                 site_groups.setdefault((f.function, f.span[0] * 100000 + f.span[1]), []).append(f)
-            elif f.code == "RPL203":
-                pin = self.r.pins()["redis"]
-                if pin.has(forms.FROM_POOL):
-                    self.plan.file(f.path).renames.add((f.line, f.col))
-                    self.plan.fixed.append(f)
-                else:
-                    self.plan.skipped.append((f, "aclose() needs redis-py 5.0.1; "
-                                              + ("the version is unknown: pass --redis-version" if pin.version is None
-                                                 else f"the project has {pin.text} ({pin.source})")))
-            elif f.code == "RPL002":
-                self._shared_close(f)
-            elif f.code in ("RPL201", "RPL202"):
-                self.lifespan_findings.append(f)
-            elif f.code == "RPL204":
-                self._unbounded(f)
-            else:
-                self.plan.skipped.append((f, "not fixed automatically yet"))
+                continue
+            try:
+                self._other(f)
+            except Skip as exc:
+                self.plan.skipped.append((f, str(exc)))
         if site_groups or self.lifespan_findings:
             try:
                 self.app = self._find_app([f for g in site_groups.values() for f in g] + self.lifespan_findings)
@@ -137,6 +130,25 @@ class Planner(SharedClients, HelperRewrites, LifespanBuilder):
                 self.plan.targets.append(forms.describe(self.r.pins()["redis"]))
         return self.plan
 
+    def _other(self, f: Finding) -> None:
+        """A finding that is not a construction site: a close, a rename, a lifespan matter."""
+        if f.code == "RPL203":
+            pin = self.r.pins()["redis"]
+            if not pin.has(forms.FROM_POOL):
+                raise Skip("aclose() needs redis-py 5.0.1; " + (
+                    "the version is unknown: pass --redis-version" if pin.version is None
+                    else f"the project has {pin.text} ({pin.source})"))
+            self.plan.file(f.path).renames.add((f.line, f.col))
+            self.plan.fixed.append(f)
+        elif f.code == "RPL002":
+            self._shared_close(f)
+        elif f.code in ("RPL201", "RPL202"):
+            self.lifespan_findings.append(f)
+        elif f.code == "RPL204":
+            self._unbounded(f)
+        else:
+            self.plan.skipped.append((f, "not fixed automatically yet"))
+
     @contextlib.contextmanager
     def _all_or_nothing(self):
         """A site skipped half way leaves no trace: no shared client nobody uses, no parameter
@@ -155,6 +167,27 @@ class Planner(SharedClients, HelperRewrites, LifespanBuilder):
             raise
         finally:
             self.plan.saved = None
+
+    def _unwritable(self, path: str) -> Optional[str]:
+        """A file this Python cannot compile (newer syntax the analysis read through libcst) cannot
+        have its rewrite verified: none of its sites is fixed."""
+        if path not in self._readable:
+            data = self.r.sources.get(path)
+            if data is None:
+                text = self.sources.get(path)
+                data = text.encode("utf-8") if text is not None else None
+            reason = None
+            if data is not None:
+                try:
+                    compile(data, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+                except SyntaxError as exc:
+                    version = ".".join(map(str, sys.version_info[:2]))
+                    reason = (f"{os.path.basename(path)} does not parse under this Python ({version}: {exc.msg}, "
+                              f"line {exc.lineno}): run the fix under the Python the project uses")
+                except (ValueError, RecursionError, MemoryError):
+                    reason = f"{os.path.basename(path)} cannot be parsed for a verified rewrite"
+            self._readable[path] = reason
+        return self._readable[path]
 
     def _wanted(self) -> List[Finding]:
         out = []
@@ -191,8 +224,8 @@ class Planner(SharedClients, HelperRewrites, LifespanBuilder):
         if found is None:
             raise Skip("construction not found")
         index, site = found
-        if f.role == "helper":
-            return self._helper(mod, fn, index, site)
+        if f.role == "helper" and not any(REQUEST_TYPES.get(fn.param_types.get(p, "")) for p in fn.params):
+            return self._helper(mod, fn, index, site)  # else: its own request reaches the app
         if site.ctor.kind == "pool":
             if id(site) in self.pools_taken:
                 return
