@@ -477,10 +477,10 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
     if progress is not None:
         progress.clear()
     if args.show_fixes:
-        err.write(report.fixed_summary(done))
+        err.write(report.fixed_summary(done, "Would fix" if args.diff else "Fixed"))
     talk.not_analysed(len(unanalysed))
-    verb = "would change" if args.diff else "changed"
-    talk.say(f"{verb} {changed} file(s), fixed {fixed} finding(s), {left} left")
+    verbs = ("would change", "would fix") if args.diff else ("changed", "fixed")
+    talk.say(f"{verbs[0]} {changed} file(s), {verbs[1]} {fixed} finding(s), {left} left")
     talk.done("fixed" if not args.diff else "looked at", args)
     if status == EXIT_CLEAN and (changed or left) and not args.exit_zero:
         status = EXIT_FINDINGS
