@@ -460,20 +460,14 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
         if sources:
             piped = outcome.new.get(next(iter(sources)))
         if args.diff:
-            out.write(outcome.diff(rel))
+            _write_bytes(out, outcome.diff(rel))
         changed += len(outcome.new)
         if outcome.new:
             fixed += len(outcome.plan.fixed)
             for f in outcome.plan.fixed:
                 done.setdefault(rel(f.path), []).append(f.code)
     if sources and not args.diff:  # fix -: the code goes back out, fixed or as it came
-        piped = next(iter(sources.values())) if piped is None else piped
-        if hasattr(out, "buffer"):
-            out.flush()
-            out.buffer.write(piped)
-            out.buffer.flush()
-        else:
-            out.write(piped.decode("utf-8", "replace"))
+        _write_bytes(out, next(iter(sources.values())) if piped is None else piped)
     if progress is not None:
         progress.clear()
     if args.show_fixes:
@@ -485,6 +479,16 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
     if status == EXIT_CLEAN and (changed or left) and not args.exit_zero:
         status = EXIT_FINDINGS
     return status
+
+
+def _write_bytes(out, data: bytes) -> None:
+    """Code and patches go out as the files' own bytes (encoding, BOM, line endings)."""
+    if hasattr(out, "buffer"):
+        out.flush()
+        out.buffer.write(data)
+        out.buffer.flush()
+    else:
+        out.write(data.decode("utf-8", "replace"))
 
 
 def _isatty(stream) -> bool:

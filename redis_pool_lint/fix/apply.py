@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import difflib
 import os
 import queue
 import re
@@ -26,6 +25,7 @@ from ..analysis.load import (ProjectResult, Settings, build, imported_names, mod
 from ..parallel import pmap, reporter
 from .plan import FileEdits, Options, Plan, make_plan
 from .imports import Flakes, unused_import_message
+from .patch import project_patch
 from .transform import apply_edits
 from .write import commit, project_lock
 
@@ -49,14 +49,9 @@ class Outcome:
     #: files that could not be read, parsed or written: (path, one-line reason)
     problems: List[Tuple[str, str]] = field(default_factory=list)
 
-    def diff(self, display) -> str:
-        out = []
-        for path in sorted(self.new):
-            a = self.old[path].decode(_encoding(self.old[path]), "replace").splitlines(keepends=True)
-            b = self.new[path].decode(_encoding(self.new[path]), "replace").splitlines(keepends=True)
-            name = display(path)
-            out.extend(difflib.unified_diff(a, b, f"a/{name}", f"b/{name}"))
-        return "".join(out)
+    def diff(self, display) -> bytes:
+        """The changes as one patch, files in path order, each named as ``display`` shows it."""
+        return project_patch((display(path), self.old[path], self.new[path]) for path in sorted(self.new))
 
 
 def _encoding(data: bytes) -> str:
