@@ -114,6 +114,8 @@ def make_parser() -> argparse.ArgumentParser:
         "findings remain, as pre-commit fixers do; 2 error")
     _add_common(fix)
     fix.add_argument("--diff", action="store_true", help="print a unified diff, write nothing")
+    fix.add_argument("--format", action="store_true",
+                     help="hand the changed files to the project's formatter (ruff format or black)")
     fix.add_argument("--unsafe-fixes", action="store_true", default=None,
                      help="also apply fixes marked unsafe")
     fix.add_argument("--app", metavar="MODULE:ATTR", help="the app that gets the lifespan (uvicorn's notation)")
@@ -395,6 +397,7 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
     from . import report
     from .fix.apply import fix_project
     from .fix.plan import Options
+    from .fix.style import FormatError, formatter_command, project_style
 
     configure(args)
     if args.max_connections < 1 or args.pool_timeout <= 0:
@@ -418,6 +421,13 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
         if not targets and status == EXIT_CLEAN:
             talk.found_nothing()
     rel = lambda p: targets[p] if p in sources else os.path.relpath(p)  # noqa: E731
+    if args.format:
+        try:
+            for root in sorted(roots):
+                formatter_command(project_style(root), os.path.relpath(root))
+        except FormatError as exc:
+            err.write(f"redis-pool-lint: {exc}\n")
+            return EXIT_ERROR
     progress = Progress(err) if _isatty(err) and not args.quiet else None
     changed = fixed = left = 0
     unanalysed: set = set()
@@ -428,7 +438,7 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
         try:
             outcome = fix_project(root, settings, replace(options, only=frozenset(roots[root])), roots[root],
                                   write=not args.diff and not sources, sources=sources, jobs=args.jobs,
-                                  progress=progress)
+                                  progress=progress, format=args.format)
         except Exception as exc:  # a bug of ours: this project is left as it was, the run goes on
             err.write(f"redis-pool-lint: {os.path.relpath(root)}: not fixed, internal error "
                       f"({type(exc).__name__}: {' '.join(str(exc).split())}); nothing written\n")

@@ -192,7 +192,7 @@ def test_braces_in_the_users_arguments_are_kept(tmp_path):
     )
     res = run_tool("fix", ".", cwd=tmp_path)
     assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
-    assert "BlockingConnectionPool.from_url(f'redis://{HOST}:6379/{0}', max_connections=50" in (
+    assert "BlockingConnectionPool.from_url(\n            f'redis://{HOST}:6379/{0}', max_connections=50" in (
         tmp_path / "main.py").read_text()
 
 
@@ -245,5 +245,6 @@ def test_off_by_default_codes_and_unsafe_fixes(tmp_path):
     assert "RPL204 not fixed: unsafe fix: pass --unsafe-fixes" in res.stderr
     res = run_tool("fix", *codes, "--unsafe-fixes", ".", cwd=tmp_path)
     out = (tmp_path / "main.py").read_text()
-    assert "app.state.cache = Redis.from_pool(BlockingConnectionPool.from_url(REDIS_URL, max_connections=50" in out
+    assert ("app.state.cache = Redis.from_pool(\n"
+            "        BlockingConnectionPool.from_url(REDIS_URL, max_connections=50") in out
     assert run_tool("check", *codes, ".", cwd=tmp_path).returncode == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import dataclasses
 import os
 import queue
 import re
@@ -26,6 +27,7 @@ from ..parallel import pmap, reporter
 from .plan import FileEdits, Options, Plan, make_plan
 from .imports import Flakes, unused_import_message
 from .patch import project_patch
+from .style import FormatError, Style, format_source, formatter_command, injected, project_style
 from .transform import apply_edits
 from .write import commit, project_lock
 
@@ -79,14 +81,15 @@ def encode(text: str, original: Decoded) -> bytes:
 
 def fix_project(root: str, settings: Settings, options: Options, files: Optional[List[str]] = None,
                 write: bool = False, sources: Optional[Dict[str, bytes]] = None, jobs: int = 1,
-                progress=None) -> Outcome:
+                progress=None, format: bool = False) -> Outcome:
     """Plan and verify the fix of one project; with ``write``, also write it (all files or none),
     holding the project's lock from the first read to the last rename.
 
     ``sources`` stands in for files' contents on disk (``fix -``); ``jobs`` spreads the per-file
-    steps over processes; ``progress(stage, done, total)`` hears about them."""
+    steps over processes; ``progress(stage, done, total)`` hears about them; ``format`` hands
+    each changed file to the formatter the project configures, before it is verified."""
     with project_lock(root) if write else contextlib.nullcontext():
-        outcome = _fix(root, settings, options, files or [], sources or {}, jobs, progress)
+        outcome = _fix(root, settings, options, files or [], sources or {}, jobs, progress, format)
         if write and outcome.new and not outcome.error:
             # The module that builds the shared client first: a run stopped half way by SIGKILL
             # leaves request code still building its own client, never using one not built yet.
@@ -102,13 +105,13 @@ def _builds_client(edits: Optional[FileEdits]) -> bool:
     return edits is not None and bool(edits.app_call or edits.new_lifespan or edits.merge_lifespan)
 
 
-def _rewrite(_: None, item: "Tuple[str, str, FileEdits, FrozenSet[str]]"
+def _rewrite(_: None, item: "Tuple[str, str, FileEdits, FrozenSet[str], Style]"
              ) -> "Tuple[Optional[str], Optional[str], Counter, Optional[str]]":
     """One file's transform (a worker step): the new text, or why libcst refused; the pyflakes
     warnings the rewrite adds; what ``compile`` says of the new text (None: it compiles)."""
-    path, text, edits, exported = item
+    path, text, edits, exported, style = item
     try:
-        new, added = rewrite(text, edits, path, exported)
+        new, added = rewrite(text, edits, path, exported, style)
         problem = compile_error(new) if new != text else None
     except Exception as exc:  # libcst refuses an edit (or compile gives up): report, change nothing
         return None, f"{path}: the rewrite failed ({_reason(exc)}); nothing written", Counter(), None
@@ -128,7 +131,7 @@ def planned_paths(result) -> List[str]:
 
 
 def _fix(root: str, settings: Settings, options: Options, files: List[str], sources: Dict[str, bytes],
-         jobs: int, progress) -> Outcome:
+         jobs: int, progress, format: bool = False) -> Outcome:
     result = build(root, settings, files, sources=sources, jobs=jobs, progress=progress, dedupe_links=True,
                    keep_sources=True)
     old: Dict[str, bytes] = {}
@@ -158,12 +161,13 @@ def _fix(root: str, settings: Settings, options: Options, files: List[str], sour
         if path not in old:
             load(path)
     exported = exported_names(result, plan.edits)
-    work = [(path, texts[path], edits, exported.get(path, frozenset())) for path, edits in plan.edits.items()]
+    style = dataclasses.replace(project_style(root), dependencies=injected(result.sources.values()))
+    work = [(path, texts[path], edits, exported.get(path, frozenset()), style) for path, edits in plan.edits.items()]
     new: Dict[str, bytes] = {}
     flakes: Dict[str, Counter] = {}
     compiled: Dict[str, Optional[str]] = {}
     rewritten = pmap(_rewrite, work, jobs, None, reporter(progress, "rewriting", len(work)))
-    for (path, _, _, _), (text, error, added, problem) in zip(work, rewritten):
+    for (path, *_), (text, error, added, problem) in zip(work, rewritten):
         if error is not None:
             outcome.error = error
             return outcome
@@ -171,6 +175,15 @@ def _fix(root: str, settings: Settings, options: Options, files: List[str], sour
             new[path] = encode(text, decoded[path])
             flakes[path], compiled[path] = added, problem
     outcome.old, outcome.new = old, new
+    if format and new:
+        try:
+            command = formatter_command(style, root)
+            for path in new:
+                new[path] = format_source(command, root, path, new[path])
+                compiled[path] = compile_error(new[path])
+        except FormatError as exc:
+            outcome.error, outcome.new = str(exc), {}
+            return outcome
     try:
         outcome.error = verify(root, settings, options, result, plan, old, new, files, sources, jobs, progress,
                                flakes, compiled)
@@ -251,8 +264,8 @@ def _attributes(result: ProjectResult, path: str, alias: str) -> List[str]:
     return sorted({m.decode("ascii", "replace") for m in re.findall(pattern, data)})
 
 
-def rewrite(text: str, edits: FileEdits, path: str,
-            exported: FrozenSet[str] = frozenset()) -> "Tuple[str, Counter]":
+def rewrite(text: str, edits: FileEdits, path: str, exported: FrozenSet[str] = frozenset(),
+            style: Style = Style()) -> "Tuple[str, Counter]":
     """``apply_edits`` guarded against modules libcst cannot survive: the new text, and the
     pyflakes warnings it adds (an unused import kept because ``exported`` names it is not one)."""
     syntax = ast.parse(text, path)
@@ -262,7 +275,7 @@ def rewrite(text: str, edits: FileEdits, path: str,
 
     def run() -> "Tuple[str, Counter]":
         before = Flakes(syntax, path)
-        new, after, kept = apply_edits(text, edits, path, syntax, before, exported)
+        new, after, kept = apply_edits(text, edits, path, syntax, before, exported, style)
         added = after.messages - before.messages
         for name in kept:
             added.pop(unused_import_message(name), None)
