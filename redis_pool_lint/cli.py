@@ -454,6 +454,8 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
             status = EXIT_ERROR
         for f, reason in outcome.plan.skipped:
             err.write(f"{rel(f.path)}:{f.line}:{f.col + 1}: {f.code} not fixed: {reason}\n")
+        for path, line, note in outcome.notes if not outcome.error else ():
+            err.write(f"{rel(path)}:{line}: test not rewritten: {note}\n")
         left += len(outcome.plan.skipped)
         if outcome.error:
             err.write(f"redis-pool-lint: {outcome.error}\n")

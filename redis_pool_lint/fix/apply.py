@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
 from ..analysis.index import ModuleNames
-from ..analysis.load import (ProjectResult, Settings, build, imported_names, module_name,
+from ..analysis.load import (ProjectResult, Settings, build, imported_names, is_test_file, module_name,
                               packages_of, read_source)
 from ..parallel import pmap, reporter
 from .plan import FileEdits, Options, Plan, make_plan
 from .imports import Flakes, unused_import_message
 from .patch import project_patch
 from .style import FormatError, Style, format_source, formatter_command, injected, project_style
+from .tests import rewrite_tests
 from .transform import apply_edits
 from .write import commit, project_lock
 
@@ -50,6 +51,8 @@ class Outcome:
     error: Optional[str] = None
     #: files that could not be read, parsed or written: (path, one-line reason)
     problems: List[Tuple[str, str]] = field(default_factory=list)
+    #: test code left skipping the lifespan the fix relies on: (path, line, the change to make)
+    notes: List[Tuple[str, int, str]] = field(default_factory=list)
 
     def diff(self, display) -> bytes:
         """The changes as one patch, files in path order, each named as ``display`` shows it."""
@@ -174,6 +177,11 @@ def _fix(root: str, settings: Settings, options: Options, files: List[str], sour
         if text != texts[path]:
             new[path] = encode(text, decoded[path])
             flakes[path], compiled[path] = added, problem
+    if _relies_on_lifespan(plan):
+        for path in test_files(result):
+            if path not in plan.edits:
+                load(path)
+                _rewrite_tests(outcome, path, texts[path], decoded[path], style, new, flakes, write=not sources)
     outcome.old, outcome.new = old, new
     if format and new:
         try:
@@ -190,6 +198,34 @@ def _fix(root: str, settings: Settings, options: Options, files: List[str], sour
     except RecursionError:
         outcome.error = f"{root}: the rewritten code is nested too deeply to verify; nothing written"
     return outcome
+
+
+def _relies_on_lifespan(plan: Plan) -> bool:
+    """Does the rewrite make request code read what the lifespan sets?"""
+    return any(e.replace_calls or e.unwrap_withs or e.guard_factories or e.new_lifespan or e.merge_lifespan
+               for e in plan.edits.values())
+
+
+def test_files(result: ProjectResult) -> List[str]:
+    """The project's test modules, whether the analysis left them out (the default) or not."""
+    analysed = [p for p in result.summaries if is_test_file(os.path.relpath(p, result.root))]
+    return sorted({*result.tests, *analysed})
+
+
+def _rewrite_tests(outcome: Outcome, path: str, text: str, original: Decoded, style: Style,
+                   new: Dict[str, bytes], flakes: Dict[str, Counter], write: bool) -> None:
+    """Rewrite one test module so it runs the lifespan (``tests.py``), or note where it does not;
+    from stdin (``write`` false), only the notes."""
+    try:
+        done = LIBCST_THREAD.run(lambda: rewrite_tests(text, style))
+        syntax = ast.parse(done.text, path) if done.text != text else None
+    except Exception as exc:  # libcst refuses it: the test module stays as it is, and we say so
+        outcome.notes.append((path, 1, f"not rewritten to run the lifespan ({_reason(exc)})"))
+        return
+    if syntax is not None and write:
+        new[path] = encode(done.text, original)
+        flakes[path] = Flakes(syntax, path).messages - Flakes(ast.parse(text, path), path).messages
+    outcome.notes.extend((path, line, message) for line, message in done.notes)
 
 
 #: Deepest module handed to libcst, counted as libcst nests (``a and b and c`` is a chain of

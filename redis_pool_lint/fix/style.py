@@ -1,8 +1,9 @@
 """The project's code style, as the rewrite must follow it: line length, Python target, formatter.
 
-A reviewer merges a fix that passes the project's own checks: its lines within flake8's
-``max-line-length`` and ruff's or black's ``line-length`` (the smallest of them; 88 when none is
-set, black's and ruff's default), ``X | None`` only where the project targets Python 3.10 or
+A reviewer merges a fix that passes the project's own checks: its lines within black's or
+ruff's ``line-length`` where the project configures either (the formatter would join lines
+wrapped shorter; 88, their default, when the table sets none), else flake8's
+``max-line-length`` (the smallest one), else 88; ``X | None`` only where the project targets Python 3.10 or
 newer, and its files handed to the formatter the project configures when asked (``--format``).
 The settings are read from the project root's ``pyproject.toml`` (``[tool.ruff]``,
 ``[tool.black]``, ``[project] requires-python``), ``ruff.toml``/``.ruff.toml``, and
@@ -86,11 +87,9 @@ def project_style(root: str) -> Style:
     black = _table(pyproject, "tool", "black")
     if ruff:
         formatter = "ruff"
-        lengths.append(ruff.get("line-length"))
         targets.append(_minor(ruff["target-version"]) if "target-version" in ruff else None)
     if black:
         formatter = "black"  # black named in the project: its choice over ruff's, which black users also run
-        lengths.append(black.get("line-length"))
         versions = black.get("target-version")
         if isinstance(versions, list) and versions:
             targets.append(min((_minor(v) or 0) for v in versions) or None)
@@ -101,7 +100,11 @@ def project_style(root: str) -> Style:
         path = os.path.join(root, name)
         if os.path.isfile(path):
             lengths.append(_flake8_length(path))
-    known = lengths and [n for n in lengths if isinstance(n, int) and n > 0]
+    # the formatter's length rules where one is configured (it would join lines wrapped shorter)
+    known = [n for n in (black.get("line-length"), ruff.get("line-length")) if isinstance(n, int) and n > 0]
+    if not known and (black or ruff):
+        known = [DEFAULT_LINE_LENGTH]
+    known = known or [n for n in lengths if isinstance(n, int) and n > 0]
     target = min((t for t in targets if t is not None), default=None)
     isort = _table(ruff, "lint", "isort") or _table(ruff, "isort")
     first = [m for m in isort.get("known-first-party", []) if isinstance(m, str)]

@@ -93,6 +93,8 @@ def _statement(render: _Render, text: str) -> Optional[List[str]]:
         head = ("async " if fn.asynchronous else "") + f"def {fn.name.value}("
         tail = ")" + (f" -> {_code(fn.returns.annotation)}" if fn.returns else "") + ":"
         return render.brackets(head, items, tail, 0)
+    if text.startswith(("with ", "async with ")) and text.endswith(":"):
+        return _with(render, cst.parse_statement(text + "\n" + render.unit + "pass\n"))
     stmt = cst.parse_statement(text + "\n")
     if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1 or stmt.trailing_whitespace.comment:
         return None
@@ -106,6 +108,17 @@ def _statement(render: _Render, text: str) -> Optional[List[str]]:
     if not code.endswith(rhs):
         return None
     return render.expr(code[:len(code) - len(rhs)], value, "", 0)
+
+
+def _with(render: _Render, stmt: cst.BaseStatement) -> Optional[List[str]]:
+    """``with a as x, f(...) as y:``: the last item's call opens the block, as black splits it."""
+    if not isinstance(stmt, cst.With) or isinstance(stmt.lpar, cst.LeftParen) or not isinstance(stmt.items[-1].item, cst.Call):
+        return None
+    last = stmt.items[-1]
+    before = "".join(_code(_bare(item)) + ", " for item in stmt.items[:-1])
+    head = ("async " if stmt.asynchronous else "") + "with " + before + _code(last.item.func) + "("
+    tail = ")" + (f" as {_code(last.asname.name)}" if last.asname else "") + ":"
+    return render.brackets(head, last.item.args, tail, 0)
 
 
 def _indent_unit(text: str) -> str:
@@ -140,7 +153,7 @@ def wrap_long_lines(new: str, old: str, limit: int) -> str:
         body = line.rstrip("\r\n")
         ending = line[len(body):] or "\n"
         indent = body[:len(body) - len(body.lstrip(" \t"))]
-        header = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        header = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.With, ast.AsyncWith))
         if node is None or not (header or getattr(node, "end_lineno", 0) == i + 1):
             continue
         try:
