@@ -96,3 +96,33 @@ def test_a_place_the_fix_cannot_rewrite_is_reported_with_the_change(tmp_path):
     assert "tests/test_visits.py:7: test not rewritten: `client` is read outside tests and fixtures" in res.stderr, \
         res.stderr
     assert "+client = TestClient" not in res.stdout and "test_visits.py" not in res.stdout
+
+
+@pytest.mark.parametrize("formatter", ["black", "ruff"])
+def test_fix_format_hands_the_changed_files_to_the_projects_formatter(tmp_path, formatter):
+    if shutil.which(formatter) is None:
+        pytest.skip(f"{formatter} is not installed (the test extras install it)")
+    project = tmp_path / "p"
+    shutil.copytree(FIXTURES / "suites" / "module_client", project)
+    (project / "pyproject.toml").write_text(f"[tool.{formatter}]\nline-length = 88\n")
+    main = project / "app" / "main.py"
+    main.write_text(main.read_text().replace('"/visits/{page}"', "'/visits/{page}'"))  # not formatted
+    res = run_tool("fix", "--format", ".", cwd=project)
+    assert res.returncode == 1 and ", 0 left" in res.stderr, res.stderr
+    assert "'/visits" not in main.read_text()
+    check = ["black", "--check", "."] if formatter == "black" else ["ruff", "format", "--check", "."]
+    res = subprocess.run(check, cwd=project, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_fix_format_without_a_formatter_is_a_clear_error(tmp_path):
+    from redis_pool_lint.fix.style import FormatError, Style, formatter_command
+
+    project = tmp_path / "p"
+    shutil.copytree(FIXTURES / "suites" / "overrides", project)  # flake8 only
+    before = _tree(project)
+    res = run_tool("fix", "--format", ".", cwd=project)
+    assert res.returncode == 2 and "--format: the project configures no formatter" in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and _tree(project) == before
+    with pytest.raises(FormatError, match="not installed"):
+        formatter_command(Style(formatter="no-such-formatter"), str(project))

@@ -113,11 +113,11 @@ def project_style(root: str) -> Style:
                  first_party=frozenset([*first, *_own_modules(root)]))
 
 
-DEPENDS = re.compile(rb"Depends\(\s*(?:dependency\s*=\s*)?(?:[A-Za-z_][\w.]*\.)?([A-Za-z_]\w*)")
+DEPENDS = re.compile(rb"(?:Depends|Security)\(\s*(?:dependency\s*=\s*)?(?:[A-Za-z_][\w.]*\.)?([A-Za-z_]\w*)")
 
 
 def injected(sources: Iterable[bytes]) -> frozenset:
-    """The names of the functions the project's code hands to ``Depends(...)``."""
+    """The names of the functions the project's code hands to ``Depends(...)``/``Security(...)``."""
     return frozenset(m.group(1).decode() for data in sources for m in DEPENDS.finditer(data))
 
 

@@ -6,7 +6,8 @@ and was not in the old text is re-rendered when it holds one whole statement or 
 header: the last bracket pair opens a block of its own (``head(`` / body / ``)``); the body
 stays on one line when it fits, is split again when it is a single call, and otherwise goes
 one item per line with a trailing comma. That is black's right-hand split and delimiter split
-for the shapes the rewrite produces; lines it cannot split (no brackets, a comment, several
+for the shapes the rewrite produces (a collection literal of several items always goes one
+item per line, as black's magic trailing comma has it); lines it cannot split (no brackets, a comment, several
 statements) stay as they are. Lines the user wrote are never touched.
 """
 from __future__ import annotations
@@ -49,15 +50,18 @@ class _Render:
         if isinstance(node, (cst.Dict, cst.List, cst.Set)) and not getattr(node, "lpar", None):
             opening = "[" if isinstance(node, cst.List) else "{"
             closing = "]" if isinstance(node, cst.List) else "}"
-            return self.brackets(prefix + opening, node.elements, closing + suffix, depth)
+            return self.brackets(prefix + opening, node.elements, closing + suffix, depth, explode=True)
         return [self.at(depth, one)]
 
-    def brackets(self, head: str, items: Sequence[cst.CSTNode], tail: str, depth: int) -> List[str]:
+    def brackets(self, head: str, items: Sequence[cst.CSTNode], tail: str, depth: int,
+                 explode: bool = False) -> List[str]:
+        """``head`` / the items / ``tail``; the items on one line if they fit, unless ``explode``
+        (a collection literal of several items: black always gives each its own line)."""
         if not items:
             return [self.at(depth, head + tail)]
         texts = [_code(_bare(item)) for item in items]
         joined = ", ".join(texts)
-        if self.fits(depth + 1, joined):
+        if self.fits(depth + 1, joined) and not (explode and len(items) > 1):
             body = [self.at(depth + 1, joined)]
         elif len(items) == 1 and isinstance(items[0], cst.Arg) and not items[0].keyword and not items[0].star:
             body = self.expr("", items[0].value, "", depth + 1)
