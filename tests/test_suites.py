@@ -126,3 +126,21 @@ def test_fix_format_without_a_formatter_is_a_clear_error(tmp_path):
     assert len(res.stderr.strip().splitlines()) == 1 and _tree(project) == before
     with pytest.raises(FormatError, match="not installed"):
         formatter_command(Style(formatter="no-such-formatter"), str(project))
+
+
+def test_without_asgi_lifespan_the_async_suite_runs_starlettes_lifespan_context(suites, redis_url, tmp_path):
+    from redis_pool_lint.fix.tests import rewrite_tests
+
+    before, fixed, _, _ = suites["async_client"]
+    project = tmp_path / "p"
+    shutil.copytree(fixed, project)
+    test = project / "tests" / "test_ping.py"
+    done = rewrite_tests((before / "tests" / "test_ping.py").read_text(), lifespan_manager=False)
+    assert "    async with app.router.lifespan_context(app):\n        async with AsyncClient(" in done.text
+    assert "asgi_lifespan" not in done.text and not done.notes
+    test.write_text(done.text)
+    res = _pytest(project, redis_url)
+    assert res.returncode == 0, res.stdout + res.stderr
+    noted = rewrite_tests((before / "tests" / "test_ping.py").read_text(), lifespan_manager=False, state=True)
+    assert noted.text == (before / "tests" / "test_ping.py").read_text()
+    assert [(line, "pip install asgi-lifespan" in note) for line, note in noted.notes] == [(14, True)]

@@ -181,7 +181,8 @@ def _fix(root: str, settings: Settings, options: Options, files: List[str], sour
         for path in test_files(result):
             if path not in plan.edits:
                 load(path)
-                _rewrite_tests(outcome, path, texts[path], decoded[path], style, new, flakes, write=not sources)
+                _rewrite_tests(outcome, path, texts[path], decoded[path], style, new, flakes, write=not sources,
+                               state=any(e.state_keys for e in plan.edits.values()))
     outcome.old, outcome.new = old, new
     if format and new:
         try:
@@ -213,11 +214,11 @@ def test_files(result: ProjectResult) -> List[str]:
 
 
 def _rewrite_tests(outcome: Outcome, path: str, text: str, original: Decoded, style: Style,
-                   new: Dict[str, bytes], flakes: Dict[str, Counter], write: bool) -> None:
+                   new: Dict[str, bytes], flakes: Dict[str, Counter], write: bool, state: bool) -> None:
     """Rewrite one test module so it runs the lifespan (``tests.py``), or note where it does not;
     from stdin (``write`` false), only the notes."""
     try:
-        done = LIBCST_THREAD.run(lambda: rewrite_tests(text, style))
+        done = LIBCST_THREAD.run(lambda: rewrite_tests(text, style, state=state))
         syntax = ast.parse(done.text, path) if done.text != text else None
     except Exception as exc:  # libcst refuses it: the test module stays as it is, and we say so
         outcome.notes.append((path, 1, f"not rewritten to run the lifespan ({_reason(exc)})"))

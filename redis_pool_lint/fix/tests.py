@@ -11,7 +11,8 @@ and ``httpx``'s ``ASGITransport`` never runs it. So, in the project's test files
 - a fixture's ``return``/``yield TestClient(app)`` becomes ``with ... as client: yield client``;
 - ``async with AsyncClient(transport=ASGITransport(app=app)) as c`` goes inside
   ``async with LifespanManager(app) as manager:``, and the transport gets ``manager.app``,
-  when ``asgi_lifespan`` is installed.
+  when ``asgi_lifespan`` is installed; else inside ``async with
+  app.router.lifespan_context(app):`` (Starlette's own), unless the lifespan yields a state.
 
 Anything else (a client handed around, a helper function reading the module's client, an
 ``ASGITransport`` outside ``async with`` or without asgi-lifespan) is left as it is and
@@ -126,31 +127,38 @@ def _fixture(name: str, call: cst.Call, leading) -> cst.FunctionDef:
     return fn.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine(), *comments])
 
 
+def _enters_lifespan(node: cst.BaseExpression) -> bool:
+    """``LifespanManager(app)`` or ``app.router.lifespan_context(app)``."""
+    return _call_of(node, "LifespanManager") or _call_of(node, "lifespan_context")
+
+
 class _Rewrite(cst.CSTTransformer):
-    """Enter ``LifespanManager`` before an ``AsyncClient`` over an ``ASGITransport`` (with
-    ``transform``), or note the test clients that still skip the lifespan (without)."""
+    """Run the lifespan around an ``AsyncClient`` over an ``ASGITransport`` (with ``transform``),
+    or note the test clients that still skip it (without). ``how``: "manager" (asgi-lifespan's
+    ``LifespanManager``), "router" (Starlette's own ``app.router.lifespan_context(app)``, where
+    asgi-lifespan is not installed and the lifespan yields no state: it sets ``app.state``, which
+    requests see without the ASGI lifespan protocol) or None (only notes)."""
 
     METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def __init__(self, lifespan_manager: bool, transform: bool) -> None:
+    def __init__(self, how: Optional[str], transform: bool) -> None:
         super().__init__()
-        self.lifespan_manager, self.transform = lifespan_manager, transform
+        self.how, self.transform = how, transform
         self.notes: List[Tuple[int, str]] = []  # (line, what to change)
         self.imports: List[Tuple[str, Optional[str], Optional[str], int]] = []
         self.entered: Set[int] = set()  # ids of calls that are with-items already
-        self.managed = 0  # depth of ``async with LifespanManager(...)``
-
+        self.managed = 0  # depth of ``async with LifespanManager(...)`` and the like
 
     # -- calls in with statements are entered already ---------------------------------------
     def visit_With(self, node: cst.With) -> None:
         for item in node.items:
             self.entered.add(id(item.item))
-            if _call_of(item.item, "LifespanManager"):
+            if _enters_lifespan(item.item):
                 self.managed += 1
 
     def leave_With(self, original: cst.With, updated: cst.With) -> cst.BaseStatement:
-        self.managed -= sum(1 for item in original.items if _call_of(item.item, "LifespanManager"))
-        if not (self.transform and self.lifespan_manager) or self.managed or original.asynchronous is None:
+        self.managed -= sum(1 for item in original.items if _enters_lifespan(item.item))
+        if not (self.transform and self.how) or self.managed or original.asynchronous is None:
             return updated
         items = list(updated.items)
         for i, (orig, item) in enumerate(zip(original.items, updated.items)):
@@ -162,10 +170,15 @@ class _Rewrite(cst.CSTTransformer):
                 continue
             # a ``with`` of its own around the client's: one ``async with a, b:`` line would
             # be too long, and black and ruff format wrap it differently
-            items[i] = item.with_changes(item=_swap_app(item.item, cst.parse_expression("manager.app")))
-            self.imports.append(("asgi_lifespan", "LifespanManager", None, 0))
+            target = _code(app.value)
+            if self.how == "manager":
+                items[i] = item.with_changes(item=_swap_app(item.item, cst.parse_expression("manager.app")))
+                self.imports.append(("asgi_lifespan", "LifespanManager", None, 0))
+                enter = f"LifespanManager({target}) as manager"
+            else:
+                enter = f"{target}.router.lifespan_context({target})"
             inner = updated.with_changes(items=items, leading_lines=[])
-            outer = cst.parse_statement(f"async with LifespanManager({_code(app.value)}) as manager:\n    pass\n")
+            outer = cst.parse_statement(f"async with {enter}:\n    pass\n")
             return outer.with_changes(body=cst.IndentedBlock([inner]), leading_lines=updated.leading_lines)
         return updated
 
@@ -196,7 +209,7 @@ class _Rewrite(cst.CSTTransformer):
             self.notes.append((self._line(original), "the app's lifespan does not run: enter the client, "
                                f"`with {_code(original)} as client:`"))
         elif _tail(original.func) == "ASGITransport" and not self.managed:
-            how = ("" if self.lifespan_manager else " (pip install asgi-lifespan)")
+            how = ("" if self.how == "manager" else " (pip install asgi-lifespan)")
             self.notes.append((self._line(original), "the app's lifespan does not run under ASGITransport: "
                                f"`async with LifespanManager(app) as manager:`{how} around the client, "
                                "and `ASGITransport(app=manager.app)`"))
@@ -335,8 +348,11 @@ def lifespan_manager_available() -> bool:
     return importlib.util.find_spec("asgi_lifespan") is not None
 
 
-def rewrite_tests(text: str, style: Style = Style(), lifespan_manager: Optional[bool] = None) -> TestRewrite:
-    """The test module ``text`` rewritten to run the app's lifespan, and the places left."""
+def rewrite_tests(text: str, style: Style = Style(), lifespan_manager: Optional[bool] = None,
+                  state: bool = False) -> TestRewrite:
+    """The test module ``text`` rewritten to run the app's lifespan, and the places left.
+    ``lifespan_manager``: is asgi-lifespan installed (None: look); ``state``: the lifespan
+    yields a state dict, which only the ASGI lifespan protocol hands to requests."""
     if not MENTIONS.search(text):
         return TestRewrite(text)
     if lifespan_manager is None:
@@ -344,13 +360,14 @@ def rewrite_tests(text: str, style: Style = Style(), lifespan_manager: Optional[
     module = cst.parse_module(text)
     module, blockers, needs_pytest = _module_client(module)
     module = module.visit(_Functions())
-    rewrite = _Rewrite(lifespan_manager, transform=True)
+    how = "manager" if lifespan_manager else None if state else "router"
+    rewrite = _Rewrite(how, transform=True)
     module = MetadataWrapper(module).visit(rewrite)
     specs = list(rewrite.imports) + ([("pytest", None, None, 0)] if needs_pytest else [])
     if specs:
         module = add_imports(module, specs, sectioner(style.first_party))
     new = wrap_long_lines(module.code, text, style.line_length)
-    look = _Rewrite(lifespan_manager, transform=False)
+    look = _Rewrite(how, transform=False)
     MetadataWrapper(cst.parse_module(new)).visit(look)
     notes = look.notes
     for name in dict.fromkeys(n for n, _ in blockers):  # said once per client, at its line
