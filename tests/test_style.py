@@ -107,3 +107,14 @@ def test_a_dependency_keeps_the_bare_request_class_fastapi_needs(tmp_path):
     assert res.returncode == 1 and ", 0 left" in res.stderr, res.stderr
     cache = (tmp_path / "cache.py").read_text()
     assert "def make_client(request: Request = None) -> Redis:" in cache, cache
+
+
+def test_a_parameter_added_after_self_leaves_no_trailing_comma(tmp_path):
+    (tmp_path / "pyproject.toml").touch()
+    (tmp_path / "main.py").write_text(
+        "from fastapi import Depends, FastAPI\nfrom redis.asyncio import Redis\n\napp = FastAPI()\n\n\n"
+        "class Store:\n    def __init__(self):\n        self.redis = Redis.from_url('redis://localhost')\n\n\n"
+        "@app.get('/')\nasync def index(store: Store = Depends()):\n    return await store.redis.get('k')\n")
+    res = run_tool("fix", ".", cwd=tmp_path)
+    assert res.returncode == 1 and ", 0 left" in res.stderr, res.stderr
+    assert "    def __init__(self, request: Request):\n" in (tmp_path / "main.py").read_text()
