@@ -125,6 +125,8 @@ def make_parser() -> argparse.ArgumentParser:
         "findings remain, as pre-commit fixers do; 2 error")
     _add_common(fix)
     fix.add_argument("--diff", action="store_true", help="print a unified diff, write nothing")
+    fix.add_argument("--format", action="store_true",
+                     help="hand the changed files to the project's formatter (ruff format or black)")
     fix.add_argument("--unsafe-fixes", action="store_true", default=None,
                      help="also apply fixes marked unsafe")
     fix.add_argument("--app", metavar="MODULE:ATTR", help="the app that gets the lifespan (uvicorn's notation)")
@@ -407,6 +409,7 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
     from . import report
     from .fix.apply import fix_project
     from .fix.plan import Options
+    from .fix.style import FormatError, formatter_command, project_style
 
     configure(args)
     if args.max_connections < 1 or args.pool_timeout <= 0:
@@ -430,6 +433,13 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
         if not targets and status == EXIT_CLEAN:
             talk.found_nothing()
     rel = lambda p: targets[p] if p in sources else os.path.relpath(p)  # noqa: E731
+    if args.format:
+        try:
+            for root in sorted(roots):
+                formatter_command(project_style(root), os.path.relpath(root))
+        except FormatError as exc:
+            err.write(f"redis-pool-lint: {exc}\n")
+            return EXIT_ERROR
     progress = Progress(err) if _isatty(err) and not args.quiet else None
     changed = fixed = left = 0
     unanalysed: set = set()
@@ -440,7 +450,7 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
         try:
             outcome = fix_project(root, settings, replace(options, only=frozenset(roots[root])), roots[root],
                                   write=not args.diff and not sources, sources=sources, jobs=args.jobs,
-                                  progress=progress)
+                                  progress=progress, format=args.format)
         except Exception as exc:  # a bug of ours: this project is left as it was, the run goes on
             err.write(f"redis-pool-lint: {os.path.relpath(root)}: not fixed, internal error "
                       f"({type(exc).__name__}: {' '.join(str(exc).split())}); nothing written\n")
@@ -458,6 +468,8 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
             status = EXIT_ERROR
         for f, reason in outcome.plan.skipped:
             err.write(f"{rel(f.path)}:{f.line}:{f.col + 1}: {f.code} not fixed: {reason}\n")
+        for path, line, note in outcome.notes if not outcome.error else ():
+            err.write(f"{rel(path)}:{line}: test not rewritten: {note}\n")
         left += len(outcome.plan.skipped)
         if outcome.error:
             err.write(f"redis-pool-lint: {outcome.error}\n")
@@ -482,31 +494,35 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
         if sources:
             piped = outcome.new.get(next(iter(sources)))
         if args.diff:
-            out.write(outcome.diff(rel))
+            _write_bytes(out, outcome.diff(rel))
         changed += len(outcome.new)
         if outcome.new:
             fixed += len(outcome.plan.fixed)
             for f in outcome.plan.fixed:
                 done.setdefault(rel(f.path), []).append(f.code)
     if sources and not args.diff:  # fix -: the code goes back out, fixed or as it came
-        piped = next(iter(sources.values())) if piped is None else piped
-        if hasattr(out, "buffer"):
-            out.flush()
-            out.buffer.write(piped)
-            out.buffer.flush()
-        else:
-            out.write(piped.decode("utf-8", "replace"))
+        _write_bytes(out, next(iter(sources.values())) if piped is None else piped)
     if progress is not None:
         progress.clear()
     if args.show_fixes:
-        err.write(report.fixed_summary(done))
+        err.write(report.fixed_summary(done, "Would fix" if args.diff else "Fixed"))
     talk.not_analysed(len(unanalysed))
-    verb = "would change" if args.diff else "changed"
-    talk.say(f"{verb} {changed} file(s), fixed {fixed} finding(s), {left} left")
+    verbs = ("would change", "would fix") if args.diff else ("changed", "fixed")
+    talk.say(f"{verbs[0]} {changed} file(s), {verbs[1]} {fixed} finding(s), {left} left")
     talk.done("fixed" if not args.diff else "looked at", args)
     if status == EXIT_CLEAN and (changed or left) and not args.exit_zero:
         status = EXIT_FINDINGS
     return status
+
+
+def _write_bytes(out, data: bytes) -> None:
+    """Code and patches go out as the files' own bytes (encoding, BOM, line endings)."""
+    if hasattr(out, "buffer"):
+        out.flush()
+        out.buffer.write(data)
+        out.buffer.flush()
+    else:
+        out.write(data.decode("utf-8", "replace"))
 
 
 def _isatty(stream) -> bool:

@@ -24,7 +24,7 @@ def rule_markdown(rule: Rule, level: int = 3) -> str:
 def rule_table() -> str:
     rows = ["| code | name | fix | default | message |", "|---|---|---|---|---|"]
     for r in RULES:
-        message = r.message.format(detail="").replace("|", "\\|")
+        message = r.summary.replace("|", "\\|")
         rows.append(
             f"| {r.code} | `{r.name}` | {r.fix_summary} ({r.fix.value}) | "
             f"{'on' if r.default_enabled else 'off'} | {message} |"

@@ -125,7 +125,7 @@ def sarif_rule(rule: Rule) -> Dict[str, object]:
     return {
         "id": rule.code,
         "name": rule.name,
-        "shortDescription": {"text": rule.message.format(detail="").strip()},
+        "shortDescription": {"text": rule.summary},
         "fullDescription": {"text": rule.what},
         "help": {"text": rule.why, "markdown": rule_markdown(rule)},
         "helpUri": rule_url(rule.code),
@@ -171,16 +171,17 @@ def write_sarif(items: Sequence[Item], out: TextIO, errors: Sequence[Tuple[str, 
 def statistics(items: Sequence[Item]) -> str:
     """flake8's ``--statistics``: a count per code, with the rule's message."""
     counts = Counter(i.code for i in items)
-    return "".join(f"{counts[code]:<5} {code} {BY_CODE[code].message.format(detail='').strip()}\n"
+    return "".join(f"{counts[code]:<5} {code} {BY_CODE[code].summary}\n"
                    for code in sorted(counts))
 
 
-def fixed_summary(fixed: Dict[str, List[str]]) -> str:
-    """ruff's ``--show-fixes`` after a fix: per file, how many of each code were fixed."""
+def fixed_summary(fixed: Dict[str, List[str]], verb: str = "Fixed") -> str:
+    """ruff's ``--show-fixes`` after a fix: per file, how many of each code were fixed (``verb``
+    "Would fix" under ``--diff``, which writes nothing)."""
     total = sum(len(codes) for codes in fixed.values())
     if not total:
         return ""
-    lines = [f"Fixed {total} finding(s):"]
+    lines = [f"{verb} {total} finding(s):"]
     for path in sorted(fixed):
         lines.append(f"- {path}:")
         for code, count in sorted(Counter(fixed[path]).items()):

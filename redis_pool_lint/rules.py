@@ -41,10 +41,28 @@ class Rule:
     example: str
     use_instead: str
     fix_safety: str
+    #: what ``{detail}`` stands for where no finding fills it (the rule table, statistics):
+    #: needed where the message reads wrong without it
+    placeholder: str = ""
 
     def format(self, detail: str = "") -> str:
         text = self.message.format(detail=detail).strip()
         return f"{self.code} {text}"
+
+    @property
+    def summary(self) -> str:
+        """The message with its placeholder, for places that show the rule, not a finding."""
+        return self.message.format(detail=self.placeholder).strip()
+
+    def left_because(self, unsafe_allowed: bool) -> str:
+        """Why the fixer leaves a finding of this rule alone, when its applicability is the reason."""
+        if self.fix is Fix.UNSAFE and not unsafe_allowed:
+            return "unsafe fix: pass --unsafe-fixes"
+        safety = self.fix_safety.rstrip(".")
+        for prefix in ("No fix: ", "Display only: "):
+            if safety.startswith(prefix):
+                safety = safety[len(prefix):]
+        return f"no automatic fix ({safety})"
 
 
 _SINGLETON = """\
@@ -99,6 +117,7 @@ async def read(key: str, request: Request):
         name="shared-client-closed-per-request",
         message="request scope closes the shared {detail}; every other in-flight request loses "
         "its connections: remove the close and let the lifespan close it once",
+        placeholder="client `<name>`",
         fix=Fix.SAFE,
         fix_summary="remove the close",
         default_enabled=True,
@@ -168,6 +187,7 @@ async def read(key: str):
         name="client-per-request-in-dependency",
         message="dependency {detail} builds a Redis client or pool on every call; return the "
         "shared lifespan client instead",
+        placeholder="`<name>`",
         fix=Fix.SAFE,
         fix_summary="dependency returns the shared client",
         default_enabled=True,
@@ -202,6 +222,7 @@ RedisDep = Annotated[Redis, Depends(get_redis)]
         name="client-per-request-in-middleware",
         message="middleware {detail} builds a Redis client or pool on every request; use the "
         "shared client from the app's state",
+        placeholder="`<name>`",
         fix=Fix.SAFE,
         fix_summary="shared client",
         default_enabled=True,
@@ -229,6 +250,7 @@ async def rate_limit(request: Request, call_next):
         name="client-per-request-via-helper",
         message="Redis client or pool built per request via {detail}; pass the shared lifespan "
         "client down instead",
+        placeholder="`<call>`",
         fix=Fix.SAFE,
         fix_summary="callers use the shared client",
         default_enabled=True,

@@ -83,12 +83,12 @@ def corpus(tmp_path_factory):
     return base, dirs
 
 
-def run_tool(*args, cwd=None, check=False, timeout=None):
+def run_tool(*args, cwd=None, check=False, timeout=None, text=True):
     import subprocess
 
     return subprocess.run(
         [sys.executable, "-m", "redis_pool_lint", *args],
-        cwd=cwd, capture_output=True, text=True, check=check, timeout=timeout,
+        cwd=cwd, capture_output=True, text=text, check=check, timeout=timeout,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
 

@@ -217,5 +217,5 @@ def test_the_readme_example_says_what_the_readme_says():
     assert res.returncode == 1 and len(lines) == 6, res.stdout
     assert len({line.split(":")[0] for line in lines}) == 3
     res = run_tool("fix", "--diff", "fixtures/example", cwd=ROOT)
-    assert res.returncode == 1 and "would change 3 file(s), fixed 5 finding(s), 1 left" in res.stderr, res.stderr
+    assert res.returncode == 1 and "would change 3 file(s), would fix 5 finding(s), 1 left" in res.stderr, res.stderr
     assert '+    return {"level": request.app.state.redis_2.get(f"stock:{item}")}\n' in res.stdout

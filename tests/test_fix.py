@@ -1,6 +1,7 @@
 """``redis-pool-lint fix``: golden rewrites, idempotence, safety, and the fixed apps under load."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -159,7 +160,7 @@ def test_an_app_subclass_takes_the_lifespan(tmp_path):
     res = run_tool("fix", ".", cwd=tmp_path)
     assert res.returncode == 1, res.stderr
     assert "app = Service(title='svc', lifespan=lifespan)" in (tmp_path / "main.py").read_text(), res.stderr
-    assert "from fastapi import Request" in (tmp_path / "routes.py").read_text()
+    assert "from fastapi import APIRouter, Request" in (tmp_path / "routes.py").read_text()
 
 
 def test_factory_keeps_working_for_its_cli(tmp_path):
@@ -239,7 +240,7 @@ def test_braces_in_the_users_arguments_are_kept(tmp_path):
     )
     res = run_tool("fix", ".", cwd=tmp_path)
     assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
-    assert "BlockingConnectionPool.from_url(f'redis://{HOST}:6379/{0}', max_connections=50" in (
+    assert "BlockingConnectionPool.from_url(\n            f'redis://{HOST}:6379/{0}', max_connections=50" in (
         tmp_path / "main.py").read_text()
 
 
@@ -306,7 +307,8 @@ def test_off_by_default_codes_and_unsafe_fixes(tmp_path):
     assert "RPL204 not fixed: unsafe fix: pass --unsafe-fixes" in res.stderr
     res = run_tool("fix", *codes, "--unsafe-fixes", ".", cwd=tmp_path)
     out = (tmp_path / "main.py").read_text()
-    assert "app.state.cache = Redis.from_pool(BlockingConnectionPool.from_url(REDIS_URL, max_connections=50" in out
+    assert ("app.state.cache = Redis.from_pool(\n"
+            "        BlockingConnectionPool.from_url(REDIS_URL, max_connections=50") in out
     assert run_tool("check", *codes, ".", cwd=tmp_path).returncode == 0
 
 
@@ -315,7 +317,7 @@ def test_off_by_default_codes_and_unsafe_fixes(tmp_path):
     ("redis.Redis(host='h', ssl=True, ssl_cert_reqs='none')",
      "BlockingConnectionPool(connection_class=SSLConnection, host='h', ssl_cert_reqs='none', max_connections=50"),
     ("redis.Redis.from_url(url='redis://h/1', max_connections=8)",
-     "BlockingConnectionPool.from_url(url='redis://h/1', max_connections=8, timeout=10)"),
+     "BlockingConnectionPool.from_url(url='redis://h/1', max_connections=8, timeout=10"),
 ])
 def test_constructor_options_map_onto_the_pool(tmp_path, ctor, pool):
     """Every option reaches the shared client: positional host/port/db by name, ssl=True as the
@@ -327,7 +329,7 @@ def test_constructor_options_map_onto_the_pool(tmp_path, ctor, pool):
     res = run_tool("fix", ".", cwd=tmp_path)
     text = (tmp_path / "main.py").read_text()
     assert res.returncode == 1 and "0 left" in res.stderr, res.stderr
-    assert pool in text, text
+    assert re.sub(r"\s+", "", pool) in re.sub(r"\s+", "", text), text  # as black may wrap it
     assert run_tool("check", ".", cwd=tmp_path).returncode == 0
 
 

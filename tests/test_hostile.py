@@ -235,7 +235,8 @@ def test_encodings_line_endings_and_tabs_are_kept(tmp_path):
     lint = run_flake8("--select=RPL", ".", cwd=tmp_path)
     no_crash(lint)
     assert sorted(lint.stdout.splitlines()) == sorted(res.stdout.splitlines())
-    diff = run_tool("fix", "--diff", ".", cwd=tmp_path)
+    diff = run_tool("fix", "--diff", ".", cwd=tmp_path, text=False)  # each file's own bytes
+    diff.stdout, diff.stderr = diff.stdout.decode("utf-8", "replace"), diff.stderr.decode("utf-8", "replace")
     no_crash(diff)
     assert diff.returncode == 1 and diff.stdout.count("+++ b/") == len(variants)
     assert snapshot(tmp_path) == before

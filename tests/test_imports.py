@@ -1,15 +1,16 @@
 """The fixer's import handling (``fix/imports.py``): unused imports dropped as pyflakes sees
-them, needed ones added the way libcst's ``AddImportsVisitor`` adds them."""
+them, needed ones added where isort (and ruff's I001) wants them."""
 import ast
+import shutil
+import subprocess
 import textwrap
 
 import libcst as cst
 import pytest
-from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import AddImportsVisitor, ImportItem
 
 from conftest import run_tool
 from redis_pool_lint.fix.imports import Flakes, add_imports, binding_names, drop_unused, spec_names
+from redis_pool_lint.fix.isort import sectioner
 
 
 def _drop(before: str, after: str, planned=(), exported=frozenset()) -> str:
@@ -135,7 +136,7 @@ def test_the_fixer_keeps_an_import_another_module_takes_from_the_rewritten_one(t
     res = run_tool("fix", ".", cwd=tmp_path)
     assert res.returncode == 1 and "changed 2 file(s), fixed 1 finding(s), 0 left" in res.stderr, res.stderr
     deps = (tmp_path / "deps.py").read_text()
-    assert deps.startswith("from redis.asyncio import Redis\n") and "request.app.state.redis" in deps
+    assert "\nfrom redis.asyncio import Redis\n" in deps and "request.app.state.redis" in deps
     assert run_tool("check", ".", cwd=tmp_path).returncode == 0
 
 
@@ -163,23 +164,27 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_adding_imports_agrees_with_libcst(case):
-    source = CASES[case]
+def test_added_imports_are_where_isort_puts_them(case, tmp_path):
+    """Each case, sorted as isort sorts it, stays sorted with the imports added: ruff's I001
+    finds nothing (``deps`` is first party here, ``.deps`` local)."""
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (the test extras install it)")
+    path = tmp_path / "m.py"
+    path.write_text(CASES[case])
+    command = [ruff, "check", "--isolated", "--select", "I", "--config", "lint.isort.known-first-party=['deps']"]
+    subprocess.run([*command, "--fix", "-q", str(path)], capture_output=True)
+    source = path.read_text()
     specs = [("fastapi", "Request", None, 0), ("contextlib", "asynccontextmanager", None, 0),
-             ("redis.asyncio", "Redis", "AsyncRedis", 0), ("deps", "other", None, 1)]
-    ours = add_imports(cst.parse_module(source), specs).code
-    items = [ImportItem(m, obj, asname, level) for m, obj, asname, level in specs]
-    theirs = AddImportsVisitor(CodemodContext(), items).transform_module(cst.parse_module(source)).code
-    if case == "relative module":  # libcst cannot tell without the package name; we merge it
-        assert ours == ("from .deps import other, get\nfrom redis.asyncio import Redis as AsyncRedis\n"
-                        "from contextlib import asynccontextmanager\nfrom fastapi import Request\n\nx = get()\n")
-    elif case == "imported below some code":  # libcst imports it again above; pyflakes would
-        # call that a redefinition of an unused name, and the verifier refuse the rewrite
-        assert ours == theirs.replace("from fastapi import Request\n\nsys", "\nsys", 1)
-        assert ours.count("from fastapi import Request") == 1
-    else:
-        assert ours == theirs
+             ("redis.asyncio", "Redis", "AsyncRedis", 0), ("deps", "other", None, 1), ("deps", "DEPS", None, 0),
+             ("fastapi", "FastAPI", None, 0), ("redis", "Redis", "SyncRedis", 0), ("os", None, None, 0)]
+    ours = add_imports(cst.parse_module(source), specs, sectioner({"deps"})).code
     compile(ours, "m.py", "exec")
+    path.write_text(ours)
+    res = subprocess.run([*command, str(path)], capture_output=True, text=True)
+    assert res.returncode == 0, (source, ours, res.stdout)
+    if case == "imported below some code":  # imported again above, pyflakes would call that a redefinition
+        assert ours.count("from fastapi import Request") == 1
 
 
 def test_the_import_unused_all_along_stays_even_when_it_comes_first():

@@ -260,3 +260,28 @@ def test_flake8_and_check_agree_on_stdin(project):
                                  "--stdin-display-name=app.py", "-"], input=BAD.encode(), cwd=project,
                                 capture_output=True)
     assert via_check.stdout and via_check.stdout == via_flake8.stdout, via_flake8.stderr
+
+
+def test_diff_says_would_fix(project):
+    res = run_tool("fix", "--diff", "--show-fixes", ".", cwd=project)
+    assert "Would fix 2 finding(s):\n" in res.stderr and "Fixed" not in res.stderr, res.stderr
+    assert "would change 1 file(s), would fix 2 finding(s), 0 left" in res.stderr, res.stderr
+
+
+def test_a_finding_left_has_a_true_reason(tmp_path):
+    (tmp_path / "pyproject.toml").touch()
+    (tmp_path / "app.py").write_text(
+        "import redis\nfrom fastapi import FastAPI\napp = FastAPI()\nr = redis.Redis()\n"
+        "@app.get('/')\nasync def index():\n    return r.get('k')\n")
+    res = run_tool("fix", "--diff", ".", cwd=tmp_path)
+    line = next(ln for ln in res.stderr.splitlines() if "RPL205 not fixed" in ln)
+    assert "none fix" not in line and "redis.asyncio" in line, res.stderr
+
+
+def test_rule_messages_shown_without_a_finding_have_a_placeholder():
+    from redis_pool_lint.docs import rule_table
+    from redis_pool_lint.rules import RULES
+
+    assert "shared client `<name>`;" in rule_table()
+    for rule in RULES:
+        assert "  " not in rule.summary and " ;" not in rule.summary, rule.code

@@ -35,7 +35,7 @@ def test_first_screen_is_install_run_fix(tmp_path):
     assert res.returncode == 1 and len(res.stdout.splitlines()) == 6, res.stdout + res.stderr
     res = subprocess.run(fix, shell=True, cwd=project, env=shell_env(), capture_output=True, text=True)
     assert res.returncode == 1 and res.stdout.startswith("--- "), res.stdout + res.stderr
-    assert "would change 3 file(s), fixed 5 finding(s), 1 left" in res.stderr
+    assert "would change 3 file(s), would fix 5 finding(s), 1 left" in res.stderr
 
 
 def test_install_and_ci_pin_the_same_commit_as_pre_commit():

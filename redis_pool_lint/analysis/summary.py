@@ -601,6 +601,8 @@ class _Summarizer:
             return
         if isinstance(ann, ast.BinOp):  # X | None
             ann = ann.left
+        if isinstance(ann, ast.Subscript) and (b.qualify(ann.value) or "").rsplit(".", 1)[-1] == "Optional":
+            ann = ann.slice  # Optional[X]
         qual = b.qualify(ann)
         if qual:
             fn.param_types[name] = qual

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import difflib
+import dataclasses
 import os
 import queue
 import re
@@ -21,11 +21,14 @@ from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
 from ..analysis.index import ModuleNames
-from ..analysis.load import (ProjectResult, Settings, build, imported_names, module_name,
+from ..analysis.load import (ProjectResult, Settings, build, imported_names, is_test_file, module_name,
                               packages_of, read_source)
 from ..parallel import pmap, reporter
 from .plan import FileEdits, Options, Plan, make_plan
 from .imports import Flakes, unused_import_message
+from .patch import project_patch
+from .style import FormatError, Style, format_source, formatter_command, injected, project_style
+from .tests import rewrite_tests
 from .transform import apply_edits
 from .write import commit, project_lock
 
@@ -48,15 +51,12 @@ class Outcome:
     error: Optional[str] = None
     #: files that could not be read, parsed or written: (path, one-line reason)
     problems: List[Tuple[str, str]] = field(default_factory=list)
+    #: test code left skipping the lifespan the fix relies on: (path, line, the change to make)
+    notes: List[Tuple[str, int, str]] = field(default_factory=list)
 
-    def diff(self, display) -> str:
-        out = []
-        for path in sorted(self.new):
-            a = self.old[path].decode(_encoding(self.old[path]), "replace").splitlines(keepends=True)
-            b = self.new[path].decode(_encoding(self.new[path]), "replace").splitlines(keepends=True)
-            name = display(path)
-            out.extend(difflib.unified_diff(a, b, f"a/{name}", f"b/{name}"))
-        return "".join(out)
+    def diff(self, display) -> bytes:
+        """The changes as one patch, files in path order, each named as ``display`` shows it."""
+        return project_patch((display(path), self.old[path], self.new[path]) for path in sorted(self.new))
 
 
 def _encoding(data: bytes) -> str:
@@ -84,14 +84,15 @@ def encode(text: str, original: Decoded) -> bytes:
 
 def fix_project(root: str, settings: Settings, options: Options, files: Optional[List[str]] = None,
                 write: bool = False, sources: Optional[Dict[str, bytes]] = None, jobs: int = 1,
-                progress=None) -> Outcome:
+                progress=None, format: bool = False) -> Outcome:
     """Plan and verify the fix of one project; with ``write``, also write it (all files or none),
     holding the project's lock from the first read to the last rename.
 
     ``sources`` stands in for files' contents on disk (``fix -``); ``jobs`` spreads the per-file
-    steps over processes; ``progress(stage, done, total)`` hears about them."""
+    steps over processes; ``progress(stage, done, total)`` hears about them; ``format`` hands
+    each changed file to the formatter the project configures, before it is verified."""
     with project_lock(root) if write else contextlib.nullcontext():
-        outcome = _fix(root, settings, options, files or [], sources or {}, jobs, progress)
+        outcome = _fix(root, settings, options, files or [], sources or {}, jobs, progress, format)
         if write and outcome.new and not outcome.error:
             # The module that builds the shared client first: a run stopped half way by SIGKILL
             # leaves request code still building its own client, never using one not built yet.
@@ -107,13 +108,13 @@ def _builds_client(edits: Optional[FileEdits]) -> bool:
     return edits is not None and bool(edits.app_call or edits.new_lifespan or edits.merge_lifespan)
 
 
-def _rewrite(_: None, item: "Tuple[str, str, FileEdits, FrozenSet[str]]"
+def _rewrite(_: None, item: "Tuple[str, str, FileEdits, FrozenSet[str], Style]"
              ) -> "Tuple[Optional[str], Optional[str], Counter, Optional[str]]":
     """One file's transform (a worker step): the new text, or why libcst refused; the pyflakes
     warnings the rewrite adds; what ``compile`` says of the new text (None: it compiles)."""
-    path, text, edits, exported = item
+    path, text, edits, exported, style = item
     try:
-        new, added = rewrite(text, edits, path, exported)
+        new, added = rewrite(text, edits, path, exported, style)
         problem = compile_error(new) if new != text else None
     except Exception as exc:  # libcst refuses an edit (or compile gives up): report, change nothing
         return None, f"{path}: the rewrite failed ({_reason(exc)}); nothing written", Counter(), None
@@ -136,7 +137,7 @@ def planned_paths(result) -> List[str]:
 
 
 def _fix(root: str, settings: Settings, options: Options, files: List[str], sources: Dict[str, bytes],
-         jobs: int, progress) -> Outcome:
+         jobs: int, progress, format: bool = False) -> Outcome:
     result = build(root, settings, files, sources=sources, jobs=jobs, progress=progress, dedupe_links=True,
                    keep_sources=True)
     old: Dict[str, bytes] = {}
@@ -166,25 +167,69 @@ def _fix(root: str, settings: Settings, options: Options, files: List[str], sour
         if path not in old:
             load(path)
     exported = exported_names(result, plan.edits)
-    work = [(path, texts[path], edits, exported.get(path, frozenset())) for path, edits in plan.edits.items()]
+    style = dataclasses.replace(project_style(root), dependencies=injected(result.sources.values()))
+    work = [(path, texts[path], edits, exported.get(path, frozenset()), style) for path, edits in plan.edits.items()]
     new: Dict[str, bytes] = {}
     flakes: Dict[str, Counter] = {}
     compiled: Dict[str, Optional[str]] = {}
     rewritten = pmap(_rewrite, work, jobs, None, reporter(progress, "rewriting", len(work)))
-    for (path, _, _, _), (text, error, added, problem) in zip(work, rewritten):
+    for (path, *_), (text, error, added, problem) in zip(work, rewritten):
         if error is not None:
             outcome.error = error
             return outcome
         if text != texts[path]:
             new[path] = encode(text, decoded[path])
             flakes[path], compiled[path] = added, problem
+    if _relies_on_lifespan(plan):
+        for path in test_files(result):
+            if path not in plan.edits:
+                load(path)
+                _rewrite_tests(outcome, path, texts[path], decoded[path], style, new, flakes, write=not sources,
+                               state=any(e.state_keys for e in plan.edits.values()))
     outcome.old, outcome.new = old, new
+    if format and new:
+        try:
+            command = formatter_command(style, root)
+            for path in new:
+                new[path] = format_source(command, root, path, new[path])
+                compiled[path] = compile_error(new[path])
+        except FormatError as exc:
+            outcome.error, outcome.new = str(exc), {}
+            return outcome
     try:
         outcome.error = verify(root, settings, options, result, plan, old, new, files, sources, jobs, progress,
                                flakes, compiled)
     except RecursionError:
         outcome.error = f"{root}: the rewritten code is nested too deeply to verify; nothing written"
     return outcome
+
+
+def _relies_on_lifespan(plan: Plan) -> bool:
+    """Does the rewrite make request code read what the lifespan sets?"""
+    return any(e.replace_calls or e.unwrap_withs or e.guard_factories or e.new_lifespan or e.merge_lifespan
+               for e in plan.edits.values())
+
+
+def test_files(result: ProjectResult) -> List[str]:
+    """The project's test modules, whether the analysis left them out (the default) or not."""
+    analysed = [p for p in result.summaries if is_test_file(os.path.relpath(p, result.root))]
+    return sorted({*result.tests, *analysed})
+
+
+def _rewrite_tests(outcome: Outcome, path: str, text: str, original: Decoded, style: Style,
+                   new: Dict[str, bytes], flakes: Dict[str, Counter], write: bool, state: bool) -> None:
+    """Rewrite one test module so it runs the lifespan (``tests.py``), or note where it does not;
+    from stdin (``write`` false), only the notes."""
+    try:
+        done = LIBCST_THREAD.run(lambda: rewrite_tests(text, style, state=state))
+        syntax = ast.parse(done.text, path) if done.text != text else None
+    except Exception as exc:  # libcst refuses it: the test module stays as it is, and we say so
+        outcome.notes.append((path, 1, f"not rewritten to run the lifespan ({_reason(exc)})"))
+        return
+    if syntax is not None and write:
+        new[path] = encode(done.text, original)
+        flakes[path] = Flakes(syntax, path).messages - Flakes(ast.parse(text, path), path).messages
+    outcome.notes.extend((path, line, message) for line, message in done.notes)
 
 
 #: Deepest module handed to libcst, counted as libcst nests (``a and b and c`` is a chain of
@@ -259,8 +304,8 @@ def _attributes(result: ProjectResult, path: str, alias: str) -> List[str]:
     return sorted({m.decode("ascii", "replace") for m in re.findall(pattern, data)})
 
 
-def rewrite(text: str, edits: FileEdits, path: str,
-            exported: FrozenSet[str] = frozenset()) -> "Tuple[str, Counter]":
+def rewrite(text: str, edits: FileEdits, path: str, exported: FrozenSet[str] = frozenset(),
+            style: Style = Style()) -> "Tuple[str, Counter]":
     """``apply_edits`` guarded against modules libcst cannot survive: the new text, and the
     pyflakes warnings it adds (an unused import kept because ``exported`` names it is not one)."""
     syntax = ast.parse(text, path)
@@ -270,7 +315,7 @@ def rewrite(text: str, edits: FileEdits, path: str,
 
     def run() -> "Tuple[str, Counter]":
         before = Flakes(syntax, path)
-        new, after, kept = apply_edits(text, edits, path, syntax, before, exported)
+        new, after, kept = apply_edits(text, edits, path, syntax, before, exported, style)
         added = after.messages - before.messages
         for name in kept:
             added.pop(unused_import_message(name), None)

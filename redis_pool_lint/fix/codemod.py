@@ -19,6 +19,7 @@ from libcst.codemod import CodemodContext, SkipFile, VisitorBasedCodemodCommand
 from ..analysis.load import Settings, build, find_root
 from .apply import decode
 from .plan import Options, Plan, make_plan
+from .style import project_style
 from .transform import apply_edits
 
 _PLANS: Dict[Tuple[str, int, float, bool], Plan] = {}
@@ -58,4 +59,4 @@ class LifespanSingleton(VisitorBasedCodemodCommand):
         edits = plan.edits.get(path)
         if edits is None:
             raise SkipFile("nothing to change")
-        return cst.parse_module(apply_edits(tree.code, edits, path)[0])
+        return cst.parse_module(apply_edits(tree.code, edits, path, style=project_style(root))[0])

@@ -15,10 +15,12 @@ from __future__ import annotations
 import ast
 import re
 from collections import Counter
-from typing import Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 import libcst as cst
 from pyflakes import checker, messages
+
+from .isort import merge_names, name_key, place, sectioner
 
 #: Nodes that can hold statements; everything else (expressions) is never entered.
 _STATEMENT_HOLDERS = (cst.Module, cst.BaseCompoundStatement, cst.BaseSuite, cst.SimpleStatementLine,
@@ -248,12 +250,15 @@ def _is_preamble(stmt: cst.CSTNode) -> bool:
             and first.targets[0].target.value == "__strict__")
 
 
-def add_imports(module: cst.Module, specs: Sequence[ImportSpec]) -> cst.Module:
-    """Make sure the module imports each of ``specs``, as libcst's ``AddImportsVisitor`` does:
-    names a top-level statement already imports are skipped, new names from a module the block
-    of imports at the top already imports from join that statement, the rest become statements
-    at the end of the block. Only the top-level statements are looked at (the visitor walks
-    the whole tree, which made it half the cost of a file's rewrite)."""
+def add_imports(module: cst.Module, specs: Sequence[ImportSpec],
+                section: Optional[Callable[[str], int]] = None) -> cst.Module:
+    """Make sure the module imports each of ``specs``: names a top-level statement already
+    imports are skipped, new names from a module the block of imports at the top already
+    imports from join that statement, the rest become statements of that block, each in its
+    isort section and order (``isort.py``; ``section`` tells a module's section). Only the
+    top-level statements are looked at (libcst's ``AddImportsVisitor`` walks the whole tree,
+    which made it half the cost of a file's rewrite, and appends at the end of the block)."""
+    section = section or sectioner(frozenset())
     body = list(module.body)
     start = 1 if body and _is_preamble(body[0]) else 0
     end = start
@@ -295,32 +300,29 @@ def add_imports(module: cst.Module, specs: Sequence[ImportSpec]) -> cst.Module:
             wanted[key].append((obj, asname))
     for key in [k for k in wanted if k in first_from]:  # join the existing statement
         i = first_from[key]
-        node = body[i].body[0]
-        extra = [cst.ImportAlias(name=cst.Name(obj)) for obj, a in sorted(p for p in wanted[key] if p[1] is None)]
-        extra += [cst.ImportAlias(name=cst.Name(obj), asname=cst.AsName(name=cst.Name(a)))
-                  for obj, a in sorted(p for p in wanted.pop(key) if p[1] is not None)]
-        body[i] = body[i].with_changes(body=[node.with_changes(names=[*extra, *node.names])])
+        extra = [cst.ImportAlias(name=cst.Name(obj), asname=cst.AsName(name=cst.Name(a)) if a else None)
+                 for obj, a in wanted.pop(key)]
+        body[i] = body[i].with_changes(body=[merge_names(body[i].body[0], extra)])
     if not (plain or aliased or wanted):
         return module.with_changes(body=body)
     config = module.config_for_parsing
 
-    def statement(code: str) -> cst.BaseStatement:
+    def statement(code: str) -> cst.SimpleStatementLine:
         return cst.parse_statement(code, config=config)
 
-    def from_import(key: str, names: List[Tuple[str, Optional[str]]]) -> cst.BaseStatement:
+    def from_import(key: str, names: List[Tuple[str, Optional[str]]]) -> cst.SimpleStatementLine:
+        names = sorted(names, key=lambda p: name_key(p[0]))
         return statement(f"from {key} import " + ", ".join(o if a is None else f"{o} as {a}" for o, a in names))
 
-    # libcst's order: modules with an aliased name first, each group sorted; names sorted
-    keys = sorted(k for k, v in wanted.items() if any(a for _, a in v))
-    keys += sorted(k for k in wanted if k not in keys)
-    ordered = {k: sorted(wanted[k], key=lambda p: (p[0], p[1] or "")) for k in keys}
-    future = [from_import(k, v) for k, v in ordered.items() if k == "__future__"]
+    # an aliased name gets a statement of its own, as isort and ruff write them by default
     new = ([statement(f"import {m}") for m in sorted(set(plain))]
            + [statement(f"import {m} as {a}") for m, a in aliased.items()]
-           + [from_import(k, v) for k, v in ordered.items() if k != "__future__"])
+           + [from_import(k, [p for p in v if p[1] is None]) for k, v in wanted.items() if any(not a for _, a in v)]
+           + [from_import(k, [p]) for k, v in wanted.items() for p in v if p[1] is not None])
+    block = place(body[start:end], new, section, _dotted)
     after = body[end:]
     if after:  # at least one blank line between the imports and the code
         lines = after[0].leading_lines
         if not lines or lines[0].comment is not None:
             after[0] = after[0].with_changes(leading_lines=(cst.EmptyLine(), *lines))
-    return module.with_changes(body=[*body[:start], *future, *body[start:end], *new, *after])
+    return module.with_changes(body=[*body[:start], *block, *after])

@@ -80,8 +80,7 @@ class Planner(SharedClients, HelperRewrites, LifespanBuilder):
         for f in findings:
             rule = BY_CODE[f.code]
             if rule.fix in (Fix.NONE, Fix.DISPLAY) or (rule.fix is Fix.UNSAFE and not self.o.unsafe):
-                self.plan.skipped.append((f, f"{rule.fix.value} fix" if rule.fix is not Fix.UNSAFE
-                                          else "unsafe fix: pass --unsafe-fixes"))
+                self.plan.skipped.append((f, rule.left_because(self.o.unsafe)))
                 continue
             if f.code in SITE_CODES and f.function:
                 site_groups.setdefault((f.function, f.span[0] * 100000 + f.span[1]), []).append(f)

@@ -18,6 +18,9 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from .imports import Flakes, add_imports, drop_unused, spec_names
 from .edits import FileEdits
+from .isort import sectioner
+from .style import Style
+from .wrap import wrap_long_lines
 
 Pos = Tuple[int, int]
 
@@ -38,9 +41,10 @@ class ApplyEdits(cst.CSTTransformer):
 
     METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def __init__(self, edits: FileEdits, source: str) -> None:
+    def __init__(self, edits: FileEdits, source: str, style: Style = Style()) -> None:
         super().__init__()
         self.e = edits
+        self.style = style
         conv = char_positions(source, [
             *edits.replace_calls, *edits.remove_closes, *edits.unwrap_withs, *edits.renames,
             *([edits.app_call] if edits.app_call else []), *edits.make_blocking,
@@ -285,7 +289,7 @@ class ApplyEdits(cst.CSTTransformer):
             updated = self._guard(updated, *self.e.guard_factories[line])
         if line in self.e.add_params:
             name, annotation, optional = self.e.add_params[line]
-            param = cst.Param(name=cst.Name(name), annotation=cst.Annotation(cst.Name(annotation)),
+            param = cst.Param(name=cst.Name(name), annotation=cst.Annotation(self._annotation(annotation, optional, updated.name.value)),
                               comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")),
                               default=cst.Name("None") if optional else None,
                               equal=cst.AssignEqual(cst.SimpleWhitespace(" "), cst.SimpleWhitespace(" "))
@@ -297,7 +301,7 @@ class ApplyEdits(cst.CSTTransformer):
                 if params and params[-1].comma is cst.MaybeSentinel.DEFAULT:
                     params[-1] = params[-1].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
             star = updated.params.star_arg
-            if (optional or not params) and not isinstance(star, (cst.Param, cst.ParamStar)) \
+            if at == len(params) and not isinstance(star, (cst.Param, cst.ParamStar)) \
                     and not updated.params.kwonly_params and not isinstance(updated.params.star_kwarg, cst.Param):
                 param = param.with_changes(comma=cst.MaybeSentinel.DEFAULT)
             params.insert(at, param)
@@ -311,6 +315,18 @@ class ApplyEdits(cst.CSTTransformer):
         if line in self.e.drop_unused:
             updated = _drop_unread(updated, self.e.drop_unused[line])
         return updated
+
+    def _annotation(self, name: str, optional: bool, function: str) -> cst.BaseExpression:
+        """``Request``; for a parameter that defaults to None, ``Optional[Request]``, or
+        ``Request | None`` where the project targets Python 3.10+; but ``Request`` alone in a
+        function handed to ``Depends``: FastAPI injects the request only into a parameter
+        annotated with the class itself."""
+        if not optional or function in self.style.dependencies:
+            return cst.Name(name)
+        if self.style.union_syntax:
+            return cst.parse_expression(f"{name} | None")
+        self.imports.append(("typing", "Optional", None, 0))
+        return cst.parse_expression(f"Optional[{name}]")
 
     def _guard(self, fn: cst.FunctionDef, site, shared: str) -> cst.FunctionDef:
         """``return <client>`` -> ``if request is None: return <client>`` + ``return <shared>``."""
@@ -425,25 +441,27 @@ def _is_event_decorator(dec: cst.Decorator) -> bool:
 
 
 def apply_edits(source: str, edits: FileEdits, filename: str = "", syntax: Optional[ast.Module] = None,
-                before: Optional[Flakes] = None,
-                exported: FrozenSet[str] = frozenset()) -> Tuple[str, Flakes, Set[str]]:
+                before: Optional[Flakes] = None, exported: FrozenSet[str] = frozenset(),
+                style: Style = Style()) -> Tuple[str, Flakes, Set[str]]:
     """The module's new text; pyflakes' view of it; the imports left unused but kept because
     other modules import those names from this one (``exported``). ``syntax`` and ``before``
-    are the ``ast`` and pyflakes' view of ``source``, when the caller has them already."""
+    are the ``ast`` and pyflakes' view of ``source``, when the caller has them already. The
+    new code follows the project's ``style``: imports in their isort place, lines within its
+    length (pyflakes' view does not change with either)."""
     if syntax is None:
         syntax = ast.parse(source, filename or "<unknown>")
     if before is None:
         before = Flakes(syntax, filename)
     module = cst.parse_module(source)
-    applier = ApplyEdits(edits, source)
+    applier = ApplyEdits(edits, source, style)
     tree = MetadataWrapper(module, unsafe_skip_copy=True).visit(applier)
     imports = dict.fromkeys([*edits.imports, *applier.imports])
     if imports:
-        tree = add_imports(tree, list(imports))
+        tree = add_imports(tree, list(imports), sectioner(style.first_party))
     draft = tree.code
     tree, after, kept = drop_unused(tree, ast.parse(draft, filename or "<unknown>"), filename, before,
                                     spec_names(applier.unused), exported)
-    if after is not None:
-        return draft, after, kept
-    text = tree.code
-    return text, Flakes(ast.parse(text, filename or "<unknown>"), filename), kept
+    text = draft if after is not None else tree.code
+    if after is None:
+        after = Flakes(ast.parse(text, filename or "<unknown>"), filename)
+    return wrap_long_lines(text, source, style.line_length), after, kept
