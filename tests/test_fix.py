@@ -358,3 +358,17 @@ def test_a_module_this_python_cannot_compile_keeps_its_sites_and_the_rest_is_fix
     assert "newer.py:8:16: RPL101 not fixed: newer.py does not parse under this Python" in res.stderr, res.stderr
     assert "request.app.state.redis.incr('a')" in (tmp_path / "main.py").read_text()
     assert (tmp_path / "newer.py").read_text() == newer
+
+
+def test_a_startup_handler_with_nothing_to_close_moves_into_a_lifespan_without_finally(tmp_path):
+    (tmp_path / "pyproject.toml").touch()
+    (tmp_path / "main.py").write_text(
+        "import aioredis\nfrom fastapi import FastAPI\n\napi = FastAPI()\n\n\n"
+        "async def listen(redis):\n    await redis.ping()\n\n\n"
+        "@api.on_event('startup')\nasync def startup():\n"
+        "    redis = await aioredis.create_redis_pool('redis://localhost')\n    await listen(redis)\n")
+    res = run_tool("fix", ".", cwd=tmp_path)
+    text = (tmp_path / "main.py").read_text()
+    assert "RPL201" not in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert "async def lifespan(app):\n    await startup()\n    yield\n" in text, text
+    compile(text, "main.py", "exec")

@@ -80,15 +80,13 @@ class LifespanBuilder:
         for s in singles:
             body.append(f"    app.state.{s.name} = {fill(builds[s.name], 'app')}")
         edits.imports.extend(class_imports)
-        body.append("    try:")
-        body.append("        yield")
-        body.append("    finally:")
-        for s in reversed(singles):
-            body.extend("        " + line for line in s.close.format(x=f"app.state.{s.name}").splitlines())
-        for close in extra_teardown:
-            body.append("        " + close)
-        for fn_name, is_async in shutdowns:
-            body.append(f"        {'await ' if is_async else ''}{fn_name}()")
+        teardown = [line for s in reversed(singles) for line in s.close.format(x=f"app.state.{s.name}").splitlines()]
+        teardown += extra_teardown
+        teardown += [f"{'await ' if is_async else ''}{fn_name}()" for fn_name, is_async in shutdowns]
+        if teardown:
+            body += ["    try:", "        yield", "    finally:"] + ["        " + line for line in teardown]
+        else:  # nothing to close (a startup handler's work moved in): no empty ``finally``
+            body.append("    yield")
         code = "@asynccontextmanager\nasync def " + name + "(app):\n" + "\n".join(body) + "\n"
         anchor = app.line if app.factory is None else self.p.functions[app.factory][1].line
         edits.new_lifespan = (anchor, code)
