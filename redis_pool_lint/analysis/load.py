@@ -17,12 +17,14 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 
 from .detect import Finding, detect
 from .index import ModuleNames, Project
-from .resolve import resolve_relative
+from .resolve import LIBRARIES, resolve_relative
 from .summary import ModuleSummary, summarize
 
-#: Text that a module building or naming a Redis client contains. A tree without it anywhere
-#: is never parsed; in one with it, only the modules connected to these by imports are.
-PREFILTER = re.compile(rb"\b(?:aio)?redis\b|\bvalkey\b|(?:Redis|Valkey)(?![a-z])")
+#: An import statement that may name a client library (confirmed by ``imported_names``). A
+#: tree without one (or a configured factory, or app state closed) is never parsed; in one
+#: with it, only the modules connected to these by imports are.
+LIBRARY_IMPORT = re.compile(rb"^[ \t]*(?:from|import)[ \t][^\n]*\b(?:" + b"|".join(l.encode() for l in LIBRARIES) + rb")\b",
+                            re.MULTILINE)
 #: Closing app state whose Redis-ness is only known from the lifespan (``app.state.cache``).
 STATE_CLOSE = re.compile(rb"\.state\.\w+\.(?:aclose|close|disconnect)\b|with[ \t][^\n:]*\.state\.\w+[ \t]*(?:as\b|:|,)")
 #: App constructions are always parsed (the fixer must see every candidate app), but do not
@@ -328,14 +330,15 @@ def _might_mention(data: bytes, words: Tuple[bytes, ...]) -> bool:
 _SEED_WORDS = (b"edis", b"alkey", b".state.")
 
 
-def _seed_pattern(settings: Settings) -> "re.Pattern[bytes]":
-    words = [PREFILTER.pattern]
+def _seed_pattern(settings: Settings) -> "Optional[re.Pattern[bytes]]":
+    """The names of the configured client factories (their last literal part), or None."""
+    words = []
     for pattern in settings.extra_factories:
         literal = re.sub(r"[*?\[\]]", " ", pattern.rsplit(".", 1)[-1]).split()
         words.extend(re.escape(w.encode()) for w in literal)
         if not literal:
             return re.compile(rb"")
-    return re.compile(b"|".join(words))
+    return re.compile(b"|".join(words)) if words else None
 
 
 #: How far to follow names out of the parsed modules: far enough for a re-export through a
@@ -424,7 +427,7 @@ class _Job:
     settings: Settings
     sources: Dict[str, bytes]
     words: Tuple[bytes, ...]
-    seed_re: "re.Pattern[bytes]"
+    seed_re: "Optional[re.Pattern[bytes]]"
     #: hand the parsed bytes back (the fixer needs them; ``check`` does not pay for the copy)
     keep_sources: bool = False
 
@@ -435,12 +438,25 @@ class _Job:
 
 
 def _scan(job: _Job, path: str) -> "Tuple[Optional[str], bool]":
-    """Step 1, every file: can it be read (None, or why not), and does it mention Redis?"""
+    """Step 1, every file: can it be read (None, or why not), and is it a seed: does it import
+    a client library, name a configured factory or close app state?"""
     try:
         data = job.read(path)
     except OSError as exc:
         return f"cannot read: {exc.strerror or exc}", False
-    return None, _might_mention(data, job.words) and bool(job.seed_re.search(data) or STATE_CLOSE.search(data))
+    return None, _might_mention(data, job.words) and is_seed(data, job.root, path, job.seed_re)
+
+
+def is_seed(data: bytes, root: str, path: str, factory_re: "Optional[re.Pattern[bytes]]") -> bool:
+    """A module the analysis starts from: it imports a client library (``import redis``, ``from
+    redis.asyncio import Redis``, valkey, aioredis), names a configured client factory, or closes
+    app state (``app.state.cache.close()``, whose Redis-ness only the lifespan knows). The word
+    alone is not enough: a settings module with a ``RedisDsn`` field builds nothing."""
+    if (factory_re is not None and factory_re.search(data)) or STATE_CLOSE.search(data):
+        return True
+    if not LIBRARY_IMPORT.search(data):
+        return False
+    return any(name.split(".", 1)[0] in LIBRARIES for name in imported_names(data, *module_name(root, path)))
 
 
 def _links(job: _Job, path: str) -> "Tuple[Tuple[str, bool], List[str], bool]":
