@@ -13,8 +13,9 @@ import re
 import stat
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
+from .cache import Fingerprint, Store, all_unchanged, fingerprint, now_ns, store_for, unchanged
 from .detect import Finding, detect
 from .index import ModuleNames, Project
 from .resolve import LIBRARIES, resolve_relative
@@ -44,6 +45,7 @@ DEFAULT_EXCLUDE = (
     ".git", ".hg", ".svn", ".bzr", "CVS", "__pycache__", ".tox", ".nox", ".eggs", "*.egg",
     "*.egg-info", ".venv", "venv", ".env", "env", "site-packages", "node_modules", "build",
     "dist", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".cache", "__pypackages__",
+    ".redis_pool_lint_cache",
 )
 
 
@@ -56,6 +58,11 @@ class Settings:
     exclude: Tuple[str, ...] = DEFAULT_EXCLUDE
     extend_exclude: Tuple[str, ...] = ()
     include_tests: bool = False
+
+    def cache_key(self) -> tuple:
+        """What decides results, in one spelling: flake8's default excludes and ours are one set."""
+        return (tuple(sorted(set(self.exclude + self.extend_exclude))), self.extra_factories, self.extra_routes,
+                self.include_tests)
 
 
 @dataclass
@@ -81,6 +88,12 @@ class ProjectResult:
     scans: Dict[str, tuple] = field(default_factory=dict)
     links: Dict[str, tuple] = field(default_factory=dict)
     summaries: Dict[str, ModuleSummary] = field(default_factory=dict)
+    #: read from the cache: no module was parsed (``project``, ``sources`` and the above are empty)
+    cached: bool = False
+    #: how many modules the analysis parsed (also when the findings came from the cache)
+    parsed: int = 0
+    #: the first summary of each parsed module, or why it could not be parsed (what the cache keeps)
+    first: Dict[str, object] = field(default_factory=dict)
 
 
 def is_test_file(path: str) -> bool:
@@ -220,12 +233,18 @@ def looks_like_python(path: str) -> bool:
 
 def read_source(path: str) -> bytes:
     """A file's bytes; a FIFO, device or folder is refused instead of blocking or failing oddly."""
+    return read_stat(path)[0]
+
+
+def read_stat(path: str) -> "Tuple[bytes, os.stat_result]":
+    """``read_source`` with the file's status taken before reading (the cache's fingerprint)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise OSError(0, "not a regular file", path)
         with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read()
+            return fh.read(), st
     finally:
         os.close(fd)
 
@@ -437,14 +456,19 @@ class _Job:
         return read_source(path)
 
 
-def _scan(job: _Job, path: str) -> "Tuple[Optional[str], bool]":
-    """Step 1, every file: can it be read (None, or why not), and is it a seed: does it import
-    a client library, name a configured factory or close app state?"""
+def _scan(job: _Job, path: str) -> "Tuple[Optional[str], bool, Optional[Fingerprint]]":
+    """Step 1, every file: can it be read (None, or why not), is it a seed (does it import a
+    client library, name a configured factory or close app state), and its fingerprint for the
+    cache (None for bytes not read from the file)."""
     try:
-        data = job.read(path)
+        if path in job.sources:
+            data, fp = job.sources[path], None
+        else:
+            data, st = read_stat(path)
+            fp = fingerprint(st.st_size, st.st_mtime_ns, data, now_ns())
     except OSError as exc:
-        return f"cannot read: {exc.strerror or exc}", False
-    return None, _might_mention(data, job.words) and is_seed(data, job.root, path, job.seed_re)
+        return f"cannot read: {exc.strerror or exc}", False, None
+    return None, _might_mention(data, job.words) and is_seed(data, job.root, path, job.seed_re), fp
 
 
 def is_seed(data: bytes, root: str, path: str, factory_re: "Optional[re.Pattern[bytes]]") -> bool:
@@ -454,6 +478,8 @@ def is_seed(data: bytes, root: str, path: str, factory_re: "Optional[re.Pattern[
     alone is not enough: a settings module with a ``RedisDsn`` field builds nothing."""
     if (factory_re is not None and factory_re.search(data)) or STATE_CLOSE.search(data):
         return True
+    if b"\r" in data:  # old Mac line endings: lines the regexes know
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     if not LIBRARY_IMPORT.search(data):
         return False
     return any(name.split(".", 1)[0] in LIBRARIES for name in imported_names(data, *module_name(root, path)))
@@ -493,7 +519,7 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
           sources: Optional[Dict[str, bytes]] = None, jobs: int = 1,
           progress: Optional[Callable[[str, int, int], None]] = None,
           dedupe_links: bool = False, keep_sources: bool = False,
-          reuse: Optional[ProjectResult] = None) -> ProjectResult:
+          reuse: Optional[ProjectResult] = None, cache: "Union[bool, str]" = False) -> ProjectResult:
     """Index the Python files under ``root`` (plus ``extra_files``) and detect.
 
     ``sources`` replaces files' contents (stdin, and the fixer checking its output before
@@ -502,36 +528,101 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
     part of the project, so the fixer sees (and rewrites) the real file once; ``keep_sources``
     keeps the bytes each module was parsed from in ``result.sources``. ``reuse``: an earlier
     result with the same settings whose reads and summaries stand for the files that ``sources``
-    does not change (the fixer re-analysing its rewrite reads and parses only what it rewrote)."""
-    from ..parallel import Workers, reporter
-
+    does not change (the fixer re-analysing its rewrite reads and parses only what it rewrote).
+    ``cache``: keep and reuse the analysis on disk (``cache.py``): True for the default folder,
+    a path for that folder; never with ``sources``, ``reuse`` or ``keep_sources``."""
     result = ProjectResult(root=root)
     if reuse is not None:  # the same tree again: its files were listed and filtered already
         files = list(reuse.files)
         result.errors.update((p, e) for p, e in reuse.errors.items() if os.path.isdir(p))
+        extras: List[str] = []
     else:
-        files = _list_files(root, settings, extra_files, dedupe_links, result)
+        files, extras = _list_files(root, settings, extra_files, dedupe_links, result)
     result.files = files
     words = _SEED_WORDS if not settings.extra_factories else (b"",)
     job = _Job(root, settings, dict(sources or {}), words, _seed_pattern(settings), keep_sources)
-    old: Tuple[Dict[str, tuple], Dict[str, tuple]] = ({}, {})
+    old: Tuple[Dict[str, tuple], Dict[str, tuple], Dict[str, object]] = ({}, {}, {})
     if reuse is not None:
         changed = {p for p, data in job.sources.items() if reuse.sources.get(p) is not data}
         old = ({p: r for p, r in reuse.scans.items() if p not in changed},
-               {p: r for p, r in reuse.links.items() if p not in changed})
+               {p: r for p, r in reuse.links.items() if p not in changed},
+               {p: (s, reuse.sources.get(p)) for p, s in reuse.summaries.items()
+                if p not in changed and p in reuse.scans and (p in reuse.sources or not job.keep_sources)})
+    store = None
+    if cache and not sources and reuse is None and not keep_sources:
+        store = store_for(root, settings.cache_key(), sorted(extras), cache if isinstance(cache, str) else None)
+    if store is None:
+        return _run(result, files, job, jobs, progress, old)
+    hit = _cached(store, result)
+    if hit is not None:
+        return hit
+    with store.locked():  # another process analysing this project: wait, then read its result
+        hit = _cached(store, result)
+        if hit is not None:
+            return hit
+        result = _run(result, files, job, jobs, progress, _known(store))
+        _save(store, result)
+    return result
+
+
+def _run(result: ProjectResult, files: List[str], job: "_Job", jobs: int, progress, old) -> ProjectResult:
+    from ..parallel import Workers, reporter
+
     with Workers(jobs, job) as workers:
-        return _build(result, files, job, workers, progress, reporter, old, reuse)
+        return _build(result, files, job, workers, progress, reporter, old)
+
+
+def _known(store: Store) -> Tuple[Dict[str, tuple], Dict[str, tuple], Dict[str, object]]:
+    """What the last analysis found in each file that has not changed since (nothing, from an
+    entry that is not what this version writes)."""
+    try:
+        kept = {p: e for p, e in store.load("files").items() if unchanged(p, e[0][2])}
+        return ({p: e[0] for p, e in kept.items()}, {p: e[1] for p, e in kept.items() if e[1] is not None},
+                {p: e[2] if isinstance(e[2], ParseError) else (e[2], None) for p, e in kept.items()
+                 if e[2] is not None})
+    except Exception:
+        return {}, {}, {}
+
+
+def _cached(store: Store, result: ProjectResult) -> Optional[ProjectResult]:
+    """The stored findings when the project's files are those, unchanged, that produced them."""
+    entry = store.load("findings")
+    try:
+        if entry["files"] != result.files or not all_unchanged(entry["fingerprints"], result.files):
+            return None
+        findings, errors, parsed = dict(entry["findings"]), dict(entry["errors"]), int(entry["parsed"])
+    except Exception:
+        return None
+    result.findings = findings
+    result.errors.update(errors)
+    result.parsed, result.cached = parsed, True
+    return result
+
+
+def _save(store: Store, result: ProjectResult) -> None:
+    """Keep each file's reading and first summary, and the findings if every file has a fingerprint."""
+    files = {}
+    for path, scan in result.scans.items():
+        if scan[2] is not None:
+            files[path] = (scan, result.links.get(path), result.first.get(path))
+    store.save("files", files)
+    fingerprints = {p: s[2] for p, s in result.scans.items()}
+    if len(fingerprints) == len(result.files) and None not in fingerprints.values():
+        errors = {p: e for p, e in result.errors.items() if p in fingerprints}
+        store.save("findings", {"files": result.files, "fingerprints": fingerprints, "findings": result.findings,
+                                "errors": errors, "parsed": result.parsed})
 
 
 def _build(result: ProjectResult, files: List[str], job: _Job, workers, progress, reporter,
-           old: Tuple[Dict[str, tuple], Dict[str, tuple]], reuse: Optional[ProjectResult]) -> ProjectResult:
-    old_scans, old_links = old
+           old: Tuple[Dict[str, tuple], Dict[str, tuple], Dict[str, object]]) -> ProjectResult:
+    old_scans, old_links, old_summaries = old
     seeds: List[str] = []
     readable: List[str] = []
     todo = [p for p in files if p not in old_scans]
     scans = dict(zip(todo, workers.map(_scan, todo, reporter(progress, "reading", len(todo)))))
     for path in files:
-        result.scans[path] = error, seed = old_scans[path] if path in old_scans else scans[path]
+        result.scans[path] = scan = old_scans[path] if path in old_scans else scans[path]
+        error, seed = scan[0], scan[1]
         if error is not None:
             result.errors[path] = ParseError(path, error)
             continue
@@ -560,16 +651,16 @@ def _build(result: ProjectResult, files: List[str], job: _Job, workers, progress
         chosen = [(path, modules[path]) for path in batch]
         fresh: List[ModuleSummary] = []
         stage = "parsing" if not hop else f"parsing (context {hop})"
-        again = {p: (reuse.summaries[p], reuse.sources.get(p)) for p, _ in chosen if p in old_scans and reuse is not None
-                 and p in reuse.summaries and (p in reuse.sources or not job.keep_sources)}
+        again = {p: old_summaries[p] for p, _ in chosen if p in old_summaries}
         todo = [item for item in chosen if item[0] not in again]
         done = dict(zip((p for p, _ in todo), workers.map(_summarize, todo, reporter(progress, stage, len(todo)))))
         for path, _ in chosen:
             summary = again[path] if path in again else done[path]
             if isinstance(summary, ParseError):
-                result.errors[path] = summary
+                result.errors[path] = result.first[path] = summary
             else:
                 summary, data = summary
+                result.first[path] = summary
                 if data is not None:
                     result.sources[path] = data
                 parsed[path] = result.summaries[path] = summary
@@ -579,6 +670,7 @@ def _build(result: ProjectResult, files: List[str], job: _Job, workers, progress
         batch = [p for p in forward_targets(fresh, parsed, names, by_name) if p not in result.errors]
         if not batch:
             break
+    result.parsed = len(parsed)
     _with_client_subclasses(parsed, result, job, workers)
     summaries = [parsed[p] for p in readable if p in parsed]
     project = Project(summaries, packages_of(modules))
@@ -611,17 +703,20 @@ def _with_client_subclasses(parsed: Dict[str, ModuleSummary], result: ProjectRes
 
 
 def _list_files(root: str, settings: Settings, extra_files: Sequence[str], dedupe_links: bool,
-                result: ProjectResult) -> List[str]:
+                result: ProjectResult) -> Tuple[List[str], List[str]]:
+    """The project's files, and which of ``extra_files`` the listing did not find."""
     unreadable: List[Tuple[str, str]] = []
     files = iter_python_files(root, settings, nested_projects=False, unreadable=unreadable)
     for folder, reason in unreadable:
         result.errors[folder] = ParseError(folder, f"cannot read: {reason}")
     known = set(files)
+    extras = []
     for extra in extra_files:
         extra = os.path.abspath(extra)
         if extra not in known:
             known.add(extra)
             files.append(extra)
+            extras.append(extra)
     if not settings.include_tests:
         prefix = os.path.join(os.path.abspath(root), "")
         tests = {f for f in files if is_test_file(f[len(prefix):] if f.startswith(prefix) else os.path.relpath(f, root))}
@@ -630,7 +725,7 @@ def _list_files(root: str, settings: Settings, extra_files: Sequence[str], dedup
             files = [f for f in files if f not in tests]
     if dedupe_links:
         files = _without_duplicate_links(files)
-    return files
+    return files, extras
 
 
 def _realpath(path: str, folders: Dict[str, str]) -> str:
@@ -663,19 +758,21 @@ def _without_duplicate_links(files: List[str]) -> List[str]:
 _CACHE: Dict[Tuple[str, Settings, Tuple[str, ...]], ProjectResult] = {}
 
 
-def project_for(path: str, settings: Settings, fallbacks: Sequence[str] = ()) -> ProjectResult:
-    """The (cached) analysed project that ``path`` belongs to."""
+def project_for(path: str, settings: Settings, fallbacks: Sequence[str] = (),
+                cache: "Union[bool, str]" = False) -> ProjectResult:
+    """The analysed project that ``path`` belongs to, kept for the process (and with ``cache``,
+    on disk for the other processes and later runs: ``build``)."""
     root = find_root(path, fallbacks)
     key = (root, settings, ())
     result = _CACHE.get(key)
     if result is None:
-        result = _CACHE[key] = build(root, settings)
+        result = _CACHE[key] = build(root, settings, cache=cache)
     apath = os.path.abspath(path)
     if apath not in result.files and not (not settings.include_tests and is_test_file(os.path.relpath(apath, root))):
         key = (root, settings, (apath,))
         result = _CACHE.get(key)
         if result is None:
-            result = _CACHE[key] = build(root, settings, [apath])
+            result = _CACHE[key] = build(root, settings, [apath], cache=cache)
     return result
 
 
