@@ -13,13 +13,15 @@ import re
 import stat
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from .cache import Fingerprint, Store, all_unchanged, fingerprint, now_ns, store_for, unchanged
-from .detect import Finding, detect
-from .index import ModuleNames, Project
 from .resolve import LIBRARIES, resolve_relative
-from .summary import ModuleSummary, summarize
+
+if TYPE_CHECKING:  # the summary, index and detection modules load only for a project with seeds
+    from .detect import Finding
+    from .index import ModuleNames, Project
+    from .summary import ModuleSummary
 
 #: An import statement that may name a client library (confirmed by ``imported_names``). A
 #: tree without one (or a configured factory, or app state closed) is never parsed; in one
@@ -375,7 +377,10 @@ def select_modules(files: Dict[str, Tuple[str, bool]], seeds: Iterable[str],
     """Files to parse first: the seeds and every module that imports one, transitively (the
     modules a finding can be in), plus ``also`` (app constructions)."""
     by_name = {name: path for path, (name, _) in files.items()}
-    names = names or ModuleNames(by_name, packages_of(files))
+    if names is None:
+        from .index import ModuleNames
+
+        names = ModuleNames(by_name, packages_of(files))
     users: Dict[str, set] = {}
     for path, found in imports.items():
         near = files[path][0]
@@ -507,6 +512,8 @@ def _summarize(job: _Job, item: "Tuple[str, Tuple[str, bool]]") -> "Tuple[Module
         return ParseError(path, f"cannot read: {exc.strerror or exc}")
     except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError, LookupError) as exc:
         return ParseError(path, describe_error(exc, data))
+    from .summary import summarize
+
     try:
         summary = summarize(tree, name, path, is_package, job.settings.extra_factories, job.settings.extra_routes,
                             known[0] if known else None)
@@ -644,6 +651,9 @@ def _build(result: ProjectResult, files: List[str], job: _Job, workers, progress
         if app and path not in seed_set:
             apps.append(path)
     by_name = {name: path for path, (name, _) in modules.items()}
+    from .detect import detect
+    from .index import ModuleNames, Project
+
     names = ModuleNames(by_name, packages_of(modules))
     batch = select_modules(modules, seeds, imports, apps, names)
     parsed: Dict[str, ModuleSummary] = {}
