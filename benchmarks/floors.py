@@ -10,6 +10,8 @@ Each list file holds one path per line. Modes:
     libcst+print     read, libcst-parse and print back (``parse_module(src).code``) every file
                      of ALL_LIST
     ast              read and ``ast.parse`` every file of ALL_LIST
+    read+ast         read every file of ALL_LIST, ``ast.parse`` those of SUBSET_LIST (a file
+                     this Python cannot parse costs its failed attempt)
     spin N           a fixed CPU-bound loop split over N processes: how much faster two
                      processes go than one is what ``--jobs 2`` can gain on this machine, now
 

@@ -1,4 +1,4 @@
-"""Speed of redis-pool-lint beside flake8, ruff and libcst, with the targets of issue 6.
+"""Speed of redis-pool-lint beside flake8, ruff and libcst, with the targets of issues 6 and 16.
 
     bash benchmarks/speed.sh [options]          # fresh machine: sets up, then runs this
     python benchmarks/speed.py [options]        # with matplotlib (and ruff) already installed
@@ -15,6 +15,12 @@ being compared interleaved within each round:
    findings ``check`` reports are compared with those the generator planted.
 3. Floors and ceilings beside them (``floors.py``): reading the files, ``ast.parse``, libcst
    parse and parse + print, and ``ruff check --select E,F --no-cache``.
+4. Issue 16, what installing the plugin costs on real trees: ``flake8 --select=E,F,W`` with and
+   without the plugin, its cache cold (removed before each run) and warm, ``-j1`` CPU and
+   ``-j2`` wall, on pydantic and redis-py (downloaded like the trees above) and on polar,
+   dispatch and onyx when exported under ``--corpus`` (``../shared/realworld/README.md``); and
+   ``check`` on polar beside reading every file plus ``ast.parse`` of those it analyses.
+   ``--only-real`` runs this part alone, ``--skip-real`` leaves it out.
 
 Prints a Markdown report (tables, targets with PASS/FAIL, machine and versions) and writes it
 with a JSON of every run and a PNG chart to ``--out``. The package measured is a copy of

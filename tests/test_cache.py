@@ -233,3 +233,15 @@ def test_the_word_redis_alone_parses_nothing(tmp_path):
     assert result.parsed == 0 and result.summaries == {}
     (tmp_path / "cache.py").write_text("import redis\n\nclient = redis.Redis()\n")
     assert load.build(str(tmp_path), load.Settings()).parsed >= 1
+
+
+def test_another_version_of_the_tool_reads_nothing_it_did_not_write(tmp_path, monkeypatch):
+    from redis_pool_lint.analysis import cache
+
+    root = two_modules(tmp_path)
+    where = str(tmp_path / "cache")
+    assert not load.build(str(root), load.Settings(), cache=where).cached
+    assert load.build(str(root), load.Settings(), cache=where).cached
+    monkeypatch.setattr(cache, "code_version", lambda: "an upgrade")
+    again = load.build(str(root), load.Settings(), cache=where)
+    assert not again.cached and [f.code for f in again.findings[str(root / "routes.py")]] == ["RPL101"]

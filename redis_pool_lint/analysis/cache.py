@@ -24,6 +24,7 @@ import functools
 import hashlib
 import os
 import pickle
+import sys
 import tempfile
 import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -44,12 +45,13 @@ Fingerprint = Tuple[int, int, Optional[bytes]]
 
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """The version plus a hash of the sources that decide results: a development checkout
-    changes it with every edit to the analysis."""
+    """The version, the Python (what ``ast`` accepts depends on it) and a hash of the sources
+    that decide results: a development checkout changes it with every edit to the analysis."""
     here = os.path.dirname(os.path.abspath(__file__))
-    parts = [os.path.join(here, n) for n in sorted(os.listdir(here)) if n.endswith(".py")]
-    parts += [os.path.join(os.path.dirname(here), "rules.py")]
-    h = hashlib.blake2b(f"{__version__}/{SCHEMA}".encode(), digest_size=12)
+    package = os.path.dirname(here)
+    parts = [os.path.join(folder, n) for folder in (package, here) for n in sorted(os.listdir(folder))
+             if n.endswith(".py")]
+    h = hashlib.blake2b(f"{__version__}/{SCHEMA}/{sys.implementation.cache_tag}".encode(), digest_size=12)
     for path in parts:
         try:
             with open(path, "rb") as fh:
