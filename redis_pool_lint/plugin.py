@@ -52,6 +52,7 @@ class Plugin:
             "--rpl-cache-dir",
             default="",
             parse_from_config=True,
+            normalize_paths=True,
             help="redis-pool-lint: where to keep the analysis between runs and worker processes "
             "(default: .redis_pool_lint_cache at the project root).",
         )
