@@ -96,6 +96,13 @@ class ProjectResult:
     parsed: int = 0
     #: the first summary of each parsed module, or why it could not be parsed (what the cache keeps)
     first: Dict[str, object] = field(default_factory=dict)
+    _file_set: Optional[frozenset] = field(default=None, repr=False, compare=False)
+
+    def has_file(self, path: str) -> bool:
+        """``path in self.files``, for flake8's every file without a scan of the list each time."""
+        if self._file_set is None or len(self._file_set) != len(self.files):
+            self._file_set = frozenset(self.files)
+        return path in self._file_set
 
 
 def is_test_file(path: str) -> bool:
@@ -182,20 +189,18 @@ def iter_python_files(root: str, settings: Settings, nested_projects: bool = Tru
             unreadable.append((exc.filename or root, (exc.strerror or str(exc)).lower()))
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
-        keep = []
-        for d in dirnames:
-            full = os.path.join(dirpath, d)
-            if _excluded(d, full, patterns) or os.path.exists(os.path.join(full, "pyvenv.cfg")):
+        if dirpath != root:  # a virtual environment, or a project of its own: told by its listing, no stat
+            names = set(filenames).union(dirnames)
+            if "pyvenv.cfg" in names or (not nested_projects and not names.isdisjoint(ROOT_MARKERS)):
+                dirnames[:] = []
                 continue
-            if not nested_projects and has_marker(os.path.abspath(full)):
-                continue
-            keep.append(d)
-        dirnames[:] = sorted(keep)
+        dirnames[:] = sorted(d for d in dirnames if not _excluded(d, os.path.join(dirpath, d), patterns))
+        base = os.path.abspath(dirpath)
         for f in sorted(filenames):
             if f.endswith(".py"):
                 full = os.path.join(dirpath, f)
                 if not _excluded(f, full, patterns):
-                    out.append(os.path.abspath(full))
+                    out.append(os.path.join(base, f))
     return out
 
 
@@ -766,19 +771,23 @@ def _without_duplicate_links(files: List[str]) -> List[str]:
 
 
 _CACHE: Dict[Tuple[str, Settings, Tuple[str, ...]], ProjectResult] = {}
+_ROOTS: Dict[Tuple[str, Tuple[str, ...]], str] = {}
 
 
 def project_for(path: str, settings: Settings, fallbacks: Sequence[str] = (),
                 cache: "Union[bool, str]" = False) -> ProjectResult:
     """The analysed project that ``path`` belongs to, kept for the process (and with ``cache``,
     on disk for the other processes and later runs: ``build``)."""
-    root = find_root(path, fallbacks)
+    folder = os.path.dirname(os.path.abspath(path))  # flake8 checks files: one root per folder
+    root = _ROOTS.get((folder, tuple(fallbacks)))
+    if root is None:
+        root = _ROOTS[(folder, tuple(fallbacks))] = find_root(path, fallbacks)
     key = (root, settings, ())
     result = _CACHE.get(key)
     if result is None:
         result = _CACHE[key] = build(root, settings, cache=cache)
     apath = os.path.abspath(path)
-    if apath not in result.files and not (not settings.include_tests and is_test_file(os.path.relpath(apath, root))):
+    if not result.has_file(apath) and not (not settings.include_tests and is_test_file(os.path.relpath(apath, root))):
         key = (root, settings, (apath,))
         result = _CACHE.get(key)
         if result is None:
@@ -788,3 +797,4 @@ def project_for(path: str, settings: Settings, fallbacks: Sequence[str] = (),
 
 def clear_cache() -> None:
     _CACHE.clear()
+    _ROOTS.clear()
