@@ -1,4 +1,4 @@
-"""Speed of redis-pool-lint beside flake8, ruff and libcst, with the targets of issue 6.
+"""Speed of redis-pool-lint beside flake8, ruff and libcst, with the targets of issues 6 and 16.
 
     bash benchmarks/speed.sh [options]          # fresh machine: sets up, then runs this
     python benchmarks/speed.py [options]        # with matplotlib (and ruff) already installed
@@ -15,6 +15,12 @@ being compared interleaved within each round:
    findings ``check`` reports are compared with those the generator planted.
 3. Floors and ceilings beside them (``floors.py``): reading the files, ``ast.parse``, libcst
    parse and parse + print, and ``ruff check --select E,F --no-cache``.
+4. Issue 16, what installing the plugin costs on real trees: ``flake8 --select=E,F,W`` with and
+   without the plugin, its cache cold (removed before each run) and warm, ``-j1`` CPU and
+   ``-j2`` wall, on pydantic and redis-py (downloaded like the trees above) and on polar,
+   dispatch and onyx when exported under ``--corpus`` (``../shared/realworld/README.md``); and
+   ``check`` on polar beside reading every file plus ``ast.parse`` of those it analyses.
+   ``--only-real`` runs this part alone, ``--skip-real`` leaves it out.
 
 Prints a Markdown report (tables, targets with PASS/FAIL, machine and versions) and writes it
 with a JSON of every run and a PNG chart to ``--out``. The package measured is a copy of
@@ -48,6 +54,15 @@ FLOORS = os.path.join(HERE, "floors.py")
 #: The tree with no Redis code: import folder -> distribution (pinned in constraints.txt).
 NO_REDIS = {"prompt_toolkit": "prompt_toolkit", "graphql": "graphql-core", "jedi": "jedi",
             "werkzeug": "werkzeug", "starlette": "starlette", "jinja2": "jinja2"}
+#: Real application trees, measured when exported (``../shared/realworld/README.md``): name ->
+#: folder under one of the ``--corpus`` folders.
+REAL_TREES = {"polar": "polarsource__polar/server", "dispatch": "Netflix__dispatch",
+              "onyx": "onyx-dot-app__onyx/backend"}
+#: Issue 16's limits on installed / not installed, cold cache (None: measured, no target); warm: WARM_LIMIT.
+COLD_LIMITS = {"polar": 1.03, "dispatch": 1.03, "pydantic": 1.03, "redis-py": 1.15, "onyx": None}
+WARM_LIMIT = 1.01
+#: ``check`` on polar against reading every file and ``ast.parse`` of those it analyses.
+CHECK_FLOOR_LIMIT = 1.2
 #: The smaller no-Redis tree of ``--quick``.
 QUICK_NO_REDIS = ["jinja2", "starlette", "werkzeug"]
 SPIN_1, SPIN_2 = "machine: CPU loop, 1 process", "machine: same loop split over 2 processes"
@@ -210,7 +225,7 @@ def install_checkout(venv: str, checkout: str, work: str) -> str:
 def ensure_corpus(venv: str, work: str) -> str:
     """Third-party sources, installed with ``pip --target`` (never imported, only linted)."""
     target = os.path.join(work, "corpus")
-    dists = ["redis"] + sorted(set(NO_REDIS.values()))
+    dists = ["redis", "pydantic"] + sorted(set(NO_REDIS.values()))
     stamp = os.path.join(target, ".bench-corpus")
     want = " ".join(dists) + "\n" + open(CONSTRAINTS).read()
     if not (os.path.exists(stamp) and open(stamp).read() == want):
@@ -350,6 +365,7 @@ class Bench:
         self.tasks: List[Task] = []
         self.projects: Dict[int, Project] = {}
         self.trees: Dict[str, Dict] = {}
+        self.real: Dict[str, Dict] = {}
         self.notes: List[str] = []
         self.env: Dict[str, str] = {}
 
@@ -425,6 +441,56 @@ class Bench:
         ]
         if self.ruff:
             self.tasks.append(Task(group, "ruff E,F", self.ruff_cmd(), root, files))
+
+    def real_trees(self) -> None:
+        """Issue 16: what installing the plugin costs flake8 on real trees, the cache cold (removed
+        before each run) and warm, ``-j1`` (CPU) and ``-j2`` (wall); and ``check`` on polar
+        beside its floor."""
+        corpus = ensure_corpus(self.bare, self.work)
+        trees = [("pydantic", f"pydantic {_corpus_version(corpus, 'pydantic')} (site-packages)",
+                  os.path.join(corpus, "pydantic")),
+                 ("redis-py", f"redis-py {_corpus_version(corpus, 'redis')} (site-packages)",
+                  os.path.join(corpus, "redis"))]
+        for key, rel in REAL_TREES.items():
+            if key not in self.args.real_trees:
+                continue
+            found = [os.path.join(c, rel) for c in self.args.corpus if os.path.isdir(os.path.join(c, rel))]
+            if found:
+                trees.append((key, f"{key} ({rel})", found[0]))
+            else:
+                self.notes.append(f"{key}: not exported under {', '.join(self.args.corpus)}; not measured")
+        bare = os.path.join(self.bare, "bin", "flake8")
+        plugin = os.path.join(self.plugin, "bin", "flake8")
+        for key, title, root in trees:
+            files = python_files(root)
+            probe_out = probe(self.py, PROBE.replace("ROOT", repr(root)))
+            info = json.loads(probe_out)
+            self.real[key] = {"title": title, "files": len(files), "seeds": info["seeds"], "root": root,
+                              "parsed": len(info["parsed"]), "limit": COLD_LIMITS.get(key)}
+            cache = os.path.join(self.work, "caches", key)
+            group = f"plugin:{key}"
+            for jobs in (1, 2):
+                flags = ["--isolated", f"--jobs={jobs}", "--select=E,F,W"]
+                for name, exe, wipe, extra in (("without plugin", bare, False, []),
+                                               ("with plugin, cold cache", plugin, True, [f"--rpl-cache-dir={cache}"]),
+                                               ("with plugin, warm cache", plugin, False, [f"--rpl-cache-dir={cache}"])):
+                    script = (f"rm -rf {cache}; " if wipe else "") + 'exec "$@"'
+                    self.tasks.append(Task(group, f"{name} -j{jobs}", ["sh", "-c", script, "sh", exe, *flags, *extra, "."],
+                                           root, len(files)))
+            if key == "polar":
+                self.real[key]["listed"] = len(info["files"])
+                lists = os.path.join(self.work, "lists")
+                os.makedirs(lists, exist_ok=True)
+                every = write_list(os.path.join(lists, "polar-all"), info["files"])
+                parsed = write_list(os.path.join(lists, "polar-parsed"), info["parsed"])
+                self.tasks += [
+                    Task("check:polar", "read all + ast.parse analysed", [self.py, FLOORS, "read+ast", every, parsed],
+                         root, len(info["files"])),
+                    Task("check:polar", "check --jobs 1, no cache", [self.tool, "check", "--no-cache", "--jobs", "1",
+                                                                    "--exit-zero", "-q", "."], root, len(info["files"])),
+                    Task("check:polar", "check --jobs 2, no cache", [self.tool, "check", "--no-cache", "--jobs", "2",
+                                                                    "--exit-zero", "-q", "."], root, len(info["files"])),
+                ]
 
     def ruff_cmd(self) -> List[str]:
         return [self.ruff, "check", "--isolated", "--no-cache", "--select", "E,F", "--exit-zero", "."]
@@ -506,7 +572,7 @@ class Bench:
             groups.setdefault(t.group, []).append(t)
         say("warm-up: every other command once (file cache, bytecode)")
         for t in self.tasks:
-            if t.warmup is None and t.twin is None:
+            if t.warmup is None and t.twin is None and not self.args.no_warmup:
                 self.once(t, "first", keep=False)
         for t in self.tasks:
             if t.warmup is not None and t.warmup.wall > slow:
@@ -554,6 +620,15 @@ class Bench:
         say(f"  {t.group:<16} {t.name:<40} wall {run.wall:7.2f}s cpu {run.cpu:7.2f}s "
             f"rss {run.rss_mib:6.0f}MiB{'  EXIT %d' % run.rc if bad else ''}"
             f"{'' if keep else '  (first run)'}")
+
+
+#: Run in the plugin's environment: what the analysis reads and parses in a tree (its root project).
+PROBE = """
+import json
+from redis_pool_lint.analysis.load import Settings, build, find_root
+r = build(find_root(ROOT, [ROOT]), Settings())
+print(json.dumps({"files": r.files, "parsed": sorted(r.first), "seeds": sum(bool(s[1]) for s in r.scans.values())}))
+"""
 
 
 def read_text(path: str) -> str:
@@ -634,6 +709,8 @@ def report(b: Bench, elapsed: float) -> Tuple[str, List[Dict]]:
             cells.append(f"{fmt(ruff.med('cpu'))} ({fmt(ruff.med('wall'))})" if ruff else "-")
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
+    if b.real:
+        out += real_report(b, by, target)
     if b.projects:
         out += ["## Generated FastAPI projects", "",
                 f"`python benchmarks/genproject.py --seed {a.seed} --redis-share {a.redis_share}`; "
@@ -666,6 +743,49 @@ def report(b: Bench, elapsed: float) -> Tuple[str, List[Dict]]:
     if notes:
         out += ["", "Notes:", ""] + [f"- {n}" for n in notes]
     return "\n".join(out) + "\n", targets
+
+
+def real_report(b: Bench, by: Dict[Tuple[str, str], Task], target) -> List[str]:
+    """The plugin's cost on real trees (issue 16), and check on polar beside its floor."""
+    out = ["## Installing the plugin, on real trees", "",
+           "`flake8 --isolated --select=E,F,W --jobs=N .` without and with the plugin installed; with it, "
+           "the cache removed before each run (cold) or left by the run before (warm). `-j1`: CPU "
+           "seconds, `-j2`: wall seconds; medians, runs interleaved; ratios to without (the fastest "
+           "run of each in brackets).", "",
+           "| tree | files (import a client library; parsed) | -j1 without | cold | warm | -j2 without | cold | warm |",
+           "|---|---|---|---|---|---|---|---|"]
+    for key, tree in b.real.items():
+        g = f"plugin:{key}"
+        cells = [tree["title"], f"{tree['files']} ({tree['seeds']}; {tree['parsed']})"]
+        for jobs, attr in ((1, "cpu"), (2, "wall")):
+            base = by.get((g, f"without plugin -j{jobs}"))
+            cells.append(f"{fmt(base.med(attr))}" if base else "-")
+            for state, limit in (("cold", tree["limit"]), ("warm", WARM_LIMIT)):
+                t = by.get((g, f"with plugin, {state} cache -j{jobs}"))
+                if not (t and base):
+                    cells.append("-")
+                    continue
+                ratio = t.med(attr) / base.med(attr)
+                least = min(getattr(r, attr) for r in t.runs) / min(getattr(r, attr) for r in base.runs)
+                cells.append(f"{fmt(t.med(attr))}: **{ratio:.3f}** ({least:.3f})")
+                target(f"flake8 with / without the plugin, {key}, {state} cache, -j{jobs} ({attr})",
+                       f"{ratio:.3f}x (fastest {least:.3f}x)", "-" if limit is None else f"<= {limit}x",
+                       "context" if limit is None else ratio <= limit)
+        out.append("| " + " | ".join(cells) + " |")
+    floor = by.get(("check:polar", "read all + ast.parse analysed"))
+    if floor:
+        out += ["", "| `check` on polar | CPU s | / floor |", "|---|---|---|",
+                f"| read all {b.real['polar'].get('listed') or b.real['polar']['files']} files + `ast.parse` of "
+                f"the {b.real['polar']['parsed']} analysed (floor) | {fmt(floor.med('cpu'))} | 1 |"]
+        for jobs in (1, 2):
+            t = by.get(("check:polar", f"check --jobs {jobs}, no cache"))
+            if t:
+                r = t.med("cpu") / floor.med("cpu")
+                out.append(f"| `check --jobs {jobs} --no-cache` (wall {fmt(t.med('wall'))}) | {fmt(t.med('cpu'))} | {r:.2f}x |")
+                if jobs == 1:
+                    target("check on polar / (read all + ast.parse of the analysed files) (CPU)", f"{r:.2f}x",
+                           f"<= {CHECK_FLOOR_LIMIT}x", r <= CHECK_FLOOR_LIMIT)
+    return out + [""]
 
 
 def gen_targets(b: Bench, by: Dict[Tuple[str, str], Task], target) -> None:
@@ -824,6 +944,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--timeout", type=float, default=1800.0,
                    help="kill a command after this many seconds (default 1800)")
     p.add_argument("--skip-flake8", action="store_true", help="only the generated projects")
+    p.add_argument("--skip-real", action="store_true", help="no real trees (issue 16's comparison)")
+    p.add_argument("--only-real", action="store_true", help="only the real trees")
+    p.add_argument("--real-trees", default=",".join(REAL_TREES), type=lambda v: v.split(","),
+                   help=f"which exported trees to measure (default {','.join(REAL_TREES)})")
+    p.add_argument("--no-warmup", action="store_true", help="no untimed first run (long runs on a warm machine)")
+    p.add_argument("--corpus", action="append", default=None, metavar="DIR",
+                   help="folders holding exported real trees (default: ../corpus/dev and ../corpus/large "
+                   "beside the checkout)")
     p.add_argument("--skip-projects", action="store_true", help="only the flake8 comparison")
     a = p.parse_args(argv)
     if a.quick:
@@ -835,9 +963,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     started = time.perf_counter()
     b = Bench(a)
     b.setup()
-    if not a.skip_flake8:
+    if a.corpus is None:
+        a.corpus = [os.path.join(os.path.dirname(a.checkout), "corpus", d) for d in ("dev", "large")]
+    if not a.skip_real:
+        b.real_trees()
+    if not a.skip_flake8 and not a.only_real:
         b.flake8_trees()
-    if not a.skip_projects:
+    if not a.skip_projects and not a.only_real:
         b.gen_projects()
     b.run()
     b.env["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -856,7 +988,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
              "warmup": asdict(t.warmup) if t.warmup else None, "runs": [asdict(r) for r in t.runs]}
             for t in b.tasks]
     with open(os.path.join(a.out, "speed.json"), "w") as fh:
-        json.dump({"env": b.env, "args": vars(a), "trees": b.trees, "projects": projects,
+        json.dump({"env": b.env, "args": vars(a), "trees": b.trees, "real": b.real, "projects": projects,
                    "targets": targets, "notes": b.notes, "runs": runs}, fh, indent=1)
     print(text)
     say(f"wrote {a.out}/speed.md, speed.json{'' if note else ', speed.png'}")

@@ -2,6 +2,7 @@
 # Set up and run the speed benchmark on a fresh machine (Linux, Python >= 3.9, PyPI reachable):
 #
 #   bash benchmarks/speed.sh [speed.py options]     e.g. --quick, --rounds 5, --checkout PATH
+#   bash benchmarks/speed.sh --only-real             the plugin's cost on real trees (issue 16)
 #
 # Everything it installs goes under $BENCH_WORK (default /tmp/redis-pool-lint-bench): a driver
 # venv with matplotlib and ruff that runs speed.py, which then makes the two flake8 venvs (with

@@ -9,6 +9,7 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 from . import __version__, config
+from .analysis.cache import CacheDirError, check_dir
 from .analysis.load import (DEFAULT_EXCLUDE, Settings, build, find_root, is_test_file, iter_python_files,
                             looks_like_python)
 from .config import OUTPUT_FORMATS
@@ -117,6 +118,9 @@ def make_parser() -> argparse.ArgumentParser:
                        help="text (flake8's, the default), json, github (workflow annotations), sarif")
     check.add_argument("--output-file", metavar="PATH", help="write the report here instead of stdout")
     check.add_argument("--statistics", action="store_true", help="count the findings per code")
+    check.add_argument("--cache-dir", metavar="PATH",
+                       help="keep the analysis here between runs (default: .redis_pool_lint_cache at the project root)")
+    check.add_argument("--no-cache", action="store_true", default=None, help="analyse every time; read and write no cache")
     fix = sub.add_parser(
         "fix", help="rewrite per-request clients into one lifespan client",
         description="Rewrite per-request Redis clients into one client built in the app's lifespan, "
@@ -160,6 +164,11 @@ def configure(args: argparse.Namespace) -> None:
     except config.ConfigError as exc:
         raise UsageError(str(exc)) from None
     args.config_sources = loaded.sources
+    if getattr(args, "cache_dir", None) and not getattr(args, "no_cache", None):
+        try:
+            args.cache_dir = check_dir(args.cache_dir)
+        except CacheDirError as exc:
+            raise UsageError(str(exc)) from None
     if args.jobs is None:
         args.jobs = os.cpu_count() or 1
 
@@ -338,12 +347,14 @@ def analyse(args: argparse.Namespace, settings: Settings, err,
         sources = {}
         if not targets and status == EXIT_CLEAN:
             talk.found_nothing()
+    cache = False if sources or getattr(args, "no_cache", None) else (getattr(args, "cache_dir", None) or True)
     for root in sorted(roots):
         wanted = roots[root]
         started = time.monotonic()
-        result = build(root, settings, wanted, sources=sources, jobs=args.jobs)
+        result = build(root, settings, wanted, sources=sources, jobs=args.jobs, cache=cache)
         talk.project(root, len(wanted), started,
-                     f" to check ({len(result.files)} in the project, {len(result.summaries)} parsed)")
+                     f" to check ({len(result.files)} in the project, {result.parsed} parsed"
+                     f"{', from the cache' if result.cached else ''})")
         # Only files with something to say are looked at (and their shown path worked out).
         named = set(wanted)
         speaking = [p for p in {**result.errors, **result.findings} if p in named]

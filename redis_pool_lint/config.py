@@ -77,6 +77,8 @@ OPTIONS: Dict[str, str] = {
     "max-connections": "int",
     "pool-timeout": "float",
     "redis-version": "version",
+    "cache-dir": "str",
+    "no-cache": "bool",
 }
 #: the keys of flake8's section that the plugin reads too, and their names here
 FLAKE8_KEYS = {
@@ -84,7 +86,10 @@ FLAKE8_KEYS = {
     "extend-ignore": "extend-ignore", "exclude": "exclude", "extend-exclude": "extend-exclude",
     "rpl-route-decorators": "route-decorators", "rpl-client-factories": "client-factories",
     "rpl-redis-version": "redis-version",
+    "rpl-cache-dir": "cache-dir", "rpl-no-cache": "no-cache",
 }
+#: How an ini file spells a boolean (configparser's words).
+INI_BOOLEANS = {"1": True, "yes": True, "true": True, "on": True, "0": False, "no": False, "false": False, "off": False}
 
 
 @dataclass
@@ -139,6 +144,8 @@ def _anchor(values: Dict[str, Any], folder: str) -> Dict[str, Any]:
     for key in ("exclude", "extend-exclude"):
         if key in values:
             values[key] = [os.path.normpath(os.path.join(folder, p)) if "/" in p else p for p in values[key]]
+    if "cache-dir" in values:  # like ruff's: relative to the file that says it
+        values["cache-dir"] = os.path.normpath(os.path.join(folder, os.path.expanduser(values["cache-dir"])))
     return values
 
 
@@ -191,6 +198,8 @@ def read_flake8(path: str) -> Optional[Dict[str, Any]]:
             if key == "select" and not codes:
                 continue  # selects only other plugins' codes: keep our default
             out[key] = [check_selector(c, where) for c in codes]
+        elif OPTIONS[key] == "bool":
+            out[key] = _check_value(key, INI_BOOLEANS.get(value.strip().lower(), value), where)
         else:
             out[key] = _check_value(key, value, where)
     return _anchor(out, os.path.dirname(path))

@@ -55,6 +55,21 @@ class Plugin:
             help="redis-pool-lint: the redis-py version the project runs (default: read from its "
             "requirements and lock files); RPL203 needs 5.0.1.",
         )
+        manager.add_option(
+            "--rpl-cache-dir",
+            default="",
+            parse_from_config=True,
+            normalize_paths=True,
+            help="redis-pool-lint: where to keep the analysis between runs and worker processes "
+            "(default: .redis_pool_lint_cache at the project root).",
+        )
+        manager.add_option(
+            "--rpl-no-cache",
+            default=False,
+            action="store_true",
+            parse_from_config=True,
+            help="redis-pool-lint: analyse every time; read and write no cache.",
+        )
         manager.extend_default_ignore(list(DEFAULT_OFF))
 
     @classmethod
@@ -77,6 +92,13 @@ class Plugin:
             )
         return cls._settings
 
+    @classmethod
+    def _cache(cls):
+        """``build``'s ``cache``: off with ``--rpl-no-cache``, else the folder given, else the default."""
+        if getattr(cls.options, "rpl_no_cache", False):
+            return False
+        return getattr(cls.options, "rpl_cache_dir", "") or True
+
     def run(self) -> Iterator[Tuple[int, int, str, type]]:
         if self.filename in ("stdin", "-", None):
             return
@@ -90,7 +112,8 @@ class Plugin:
                 result = build(find_root(apath, [os.path.dirname(apath)]), self._analysis_settings(), [apath],
                                sources={apath: source})
             else:
-                result = project_for(self.filename, self._analysis_settings(), _opt(self.options, "filenames"))
+                result = project_for(self.filename, self._analysis_settings(), _opt(self.options, "filenames"),
+                                     cache=self._cache())
         except (Exception, RecursionError) as exc:  # a traceback would stop flake8 for every file
             reason = f"{type(exc).__name__}: {exc}"
             yield 1, 0, f"{UNANALYSED} redis-pool-lint could not analyse the project: {reason}", type(self)

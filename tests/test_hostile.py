@@ -96,8 +96,10 @@ def no_crash(res):
 
 
 def snapshot(folder: Path) -> dict:
+    """The user's files (not bytecode, not the analysis cache ``check`` keeps)."""
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and not p.is_symlink() and "__pycache__" not in p.parts}
+            if p.is_file() and not p.is_symlink() and "__pycache__" not in p.parts
+            and ".redis_pool_lint_cache" not in p.parts}
 
 
 def make_project(folder: Path, files: dict) -> Path:

@@ -99,3 +99,13 @@ def test_rpl203_is_left_with_its_reason_when_the_version_lacks_aclose(tmp_path):
     assert "RPL203" in run(tmp_path, "check", "--redis-version", "5.0.1", ".").stdout
     bad = run(tmp_path, "check", "--redis-version", "five", ".")
     assert bad.returncode == 2 and "invalid redis-py version 'five'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_new_pin_changes_the_cached_result(tmp_path):
+    """The cache keys on the files the version is read from: pinning 4.x drops RPL203 at once."""
+    (tmp_path / "requirements.txt").write_text("redis==5.0.4\n")
+    (tmp_path / "main.py").write_text(APP)
+    assert "RPL203" in run(tmp_path, "check", ".").stdout
+    assert "RPL203" in run(tmp_path, "check", ".").stdout  # from the cache
+    (tmp_path / "requirements.txt").write_text("redis==4.5.4\n")
+    assert "RPL203" not in run(tmp_path, "check", ".").stdout

@@ -13,17 +13,22 @@ import re
 import stat
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
-from .detect import Finding, detect
-from .index import ModuleNames, Project
-from .resolve import resolve_relative
-from .summary import ModuleSummary, summarize
+from .cache import Fingerprint, Store, all_unchanged, fingerprint, now_ns, store_for, unchanged
+from .resolve import LIBRARIES, resolve_relative
 from .versions import Pin, read_pins
 
-#: Text that a module building or naming a Redis client contains. A tree without it anywhere
-#: is never parsed; in one with it, only the modules connected to these by imports are.
-PREFILTER = re.compile(rb"\b(?:aio)?redis\b|\bvalkey\b|(?:Redis|Valkey)(?![a-z])")
+if TYPE_CHECKING:  # the summary, index and detection modules load only for a project with seeds
+    from .detect import Finding
+    from .index import ModuleNames, Project
+    from .summary import ModuleSummary
+
+#: An import statement that may name a client library (confirmed by ``imported_names``). A
+#: tree without one (or a configured factory, or app state closed) is never parsed; in one
+#: with it, only the modules connected to these by imports are.
+LIBRARY_IMPORT = re.compile(rb"^[ \t]*(?:from|import)[ \t][^\n]*\b(?:" + b"|".join(l.encode() for l in LIBRARIES) + rb")\b",
+                            re.MULTILINE)
 #: Closing app state whose Redis-ness is only known from the lifespan (``app.state.cache``).
 STATE_CLOSE = re.compile(rb"\.state\.\w+\.(?:aclose|close|disconnect)\b|with[ \t][^\n:]*\.state\.\w+[ \t]*(?:as\b|:|,)")
 #: App constructions are always parsed (the fixer must see every candidate app), but do not
@@ -43,6 +48,7 @@ DEFAULT_EXCLUDE = (
     ".git", ".hg", ".svn", ".bzr", "CVS", "__pycache__", ".tox", ".nox", ".eggs", "*.egg",
     "*.egg-info", ".venv", "venv", ".env", "env", "site-packages", "node_modules", "build",
     "dist", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".cache", "__pypackages__",
+    ".redis_pool_lint_cache",
 )
 
 
@@ -57,6 +63,11 @@ class Settings:
     include_tests: bool = False
     #: the redis-py version the user states (``--redis-version``); None: read the project's pins
     redis_version: Optional[str] = None
+
+    def cache_key(self) -> tuple:
+        """What decides results, in one spelling: flake8's default excludes and ours are one set."""
+        return (tuple(sorted(set(self.exclude + self.extend_exclude))), self.extra_factories, self.extra_routes,
+                self.include_tests)
 
 
 @dataclass
@@ -91,6 +102,20 @@ class ProjectResult:
         if self._pins is None:
             self._pins = read_pins(self.root, self.stated_version)
         return self._pins
+
+    #: read from the cache: no module was parsed (``project``, ``sources`` and the above are empty)
+    cached: bool = False
+    #: how many modules the analysis parsed (also when the findings came from the cache)
+    parsed: int = 0
+    #: the first summary of each parsed module, or why it could not be parsed (what the cache keeps)
+    first: Dict[str, object] = field(default_factory=dict)
+    _file_set: Optional[frozenset] = field(default=None, repr=False, compare=False)
+
+    def has_file(self, path: str) -> bool:
+        """``path in self.files``, for flake8's every file without a scan of the list each time."""
+        if self._file_set is None or len(self._file_set) != len(self.files):
+            self._file_set = frozenset(self.files)
+        return path in self._file_set
 
 
 def is_test_file(path: str) -> bool:
@@ -177,20 +202,18 @@ def iter_python_files(root: str, settings: Settings, nested_projects: bool = Tru
             unreadable.append((exc.filename or root, (exc.strerror or str(exc)).lower()))
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
-        keep = []
-        for d in dirnames:
-            full = os.path.join(dirpath, d)
-            if _excluded(d, full, patterns) or os.path.exists(os.path.join(full, "pyvenv.cfg")):
+        if dirpath != root:  # a virtual environment, or a project of its own: told by its listing, no stat
+            names = set(filenames).union(dirnames)
+            if "pyvenv.cfg" in names or (not nested_projects and not names.isdisjoint(ROOT_MARKERS)):
+                dirnames[:] = []
                 continue
-            if not nested_projects and has_marker(os.path.abspath(full)):
-                continue
-            keep.append(d)
-        dirnames[:] = sorted(keep)
+        dirnames[:] = sorted(d for d in dirnames if not _excluded(d, os.path.join(dirpath, d), patterns))
+        base = os.path.abspath(dirpath)
         for f in sorted(filenames):
             if f.endswith(".py"):
                 full = os.path.join(dirpath, f)
                 if not _excluded(f, full, patterns):
-                    out.append(os.path.abspath(full))
+                    out.append(os.path.join(base, f))
     return out
 
 
@@ -234,12 +257,18 @@ def looks_like_python(path: str) -> bool:
 
 def read_source(path: str) -> bytes:
     """A file's bytes; a FIFO, device or folder is refused instead of blocking or failing oddly."""
+    return read_stat(path)[0]
+
+
+def read_stat(path: str) -> "Tuple[bytes, os.stat_result]":
+    """``read_source`` with the file's status taken before reading (the cache's fingerprint)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise OSError(0, "not a regular file", path)
         with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read()
+            return fh.read(), st
     finally:
         os.close(fd)
 
@@ -344,14 +373,15 @@ def _might_mention(data: bytes, words: Tuple[bytes, ...]) -> bool:
 _SEED_WORDS = (b"edis", b"alkey", b".state.")
 
 
-def _seed_pattern(settings: Settings) -> "re.Pattern[bytes]":
-    words = [PREFILTER.pattern]
+def _seed_pattern(settings: Settings) -> "Optional[re.Pattern[bytes]]":
+    """The names of the configured client factories (their last literal part), or None."""
+    words = []
     for pattern in settings.extra_factories:
         literal = re.sub(r"[*?\[\]]", " ", pattern.rsplit(".", 1)[-1]).split()
         words.extend(re.escape(w.encode()) for w in literal)
         if not literal:
             return re.compile(rb"")
-    return re.compile(b"|".join(words))
+    return re.compile(b"|".join(words)) if words else None
 
 
 #: How far to follow names out of the parsed modules: far enough for a re-export through a
@@ -369,7 +399,10 @@ def select_modules(files: Dict[str, Tuple[str, bool]], seeds: Iterable[str],
     """Files to parse first: the seeds and every module that imports one, transitively (the
     modules a finding can be in), plus ``also`` (app constructions)."""
     by_name = {name: path for path, (name, _) in files.items()}
-    names = names or ModuleNames(by_name, packages_of(files))
+    if names is None:
+        from .index import ModuleNames
+
+        names = ModuleNames(by_name, packages_of(files))
     users: Dict[str, set] = {}
     for path, found in imports.items():
         near = files[path][0]
@@ -447,7 +480,7 @@ class _Job:
     settings: Settings
     sources: Dict[str, bytes]
     words: Tuple[bytes, ...]
-    seed_re: "re.Pattern[bytes]"
+    seed_re: "Optional[re.Pattern[bytes]]"
     #: hand the parsed bytes back (the fixer needs them; ``check`` does not pay for the copy)
     keep_sources: bool = False
 
@@ -457,13 +490,33 @@ class _Job:
         return read_source(path)
 
 
-def _scan(job: _Job, path: str) -> "Tuple[Optional[str], bool]":
-    """Step 1, every file: can it be read (None, or why not), and does it mention Redis?"""
+def _scan(job: _Job, path: str) -> "Tuple[Optional[str], bool, Optional[Fingerprint]]":
+    """Step 1, every file: can it be read (None, or why not), is it a seed (does it import a
+    client library, name a configured factory or close app state), and its fingerprint for the
+    cache (None for bytes not read from the file)."""
     try:
-        data = job.read(path)
+        if path in job.sources:
+            data, fp = job.sources[path], None
+        else:
+            data, st = read_stat(path)
+            fp = fingerprint(st.st_size, st.st_mtime_ns, data, now_ns())
     except OSError as exc:
-        return f"cannot read: {exc.strerror or exc}", False
-    return None, _might_mention(data, job.words) and bool(job.seed_re.search(data) or STATE_CLOSE.search(data))
+        return f"cannot read: {exc.strerror or exc}", False, None
+    return None, _might_mention(data, job.words) and is_seed(data, job.root, path, job.seed_re), fp
+
+
+def is_seed(data: bytes, root: str, path: str, factory_re: "Optional[re.Pattern[bytes]]") -> bool:
+    """A module the analysis starts from: it imports a client library (``import redis``, ``from
+    redis.asyncio import Redis``, valkey, aioredis), names a configured client factory, or closes
+    app state (``app.state.cache.close()``, whose Redis-ness only the lifespan knows). The word
+    alone is not enough: a settings module with a ``RedisDsn`` field builds nothing."""
+    if (factory_re is not None and factory_re.search(data)) or STATE_CLOSE.search(data):
+        return True
+    if b"\r" in data:  # old Mac line endings: lines the regexes know
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    if not LIBRARY_IMPORT.search(data):
+        return False
+    return any(name.split(".", 1)[0] in LIBRARIES for name in imported_names(data, *module_name(root, path)))
 
 
 def _links(job: _Job, path: str) -> "Tuple[Tuple[str, bool], List[str], bool]":
@@ -488,6 +541,8 @@ def _summarize(job: _Job, item: "Tuple[str, Tuple[str, bool]]") -> "Tuple[Module
         return ParseError(path, f"cannot read: {exc.strerror or exc}")
     except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError, LookupError) as exc:
         return ParseError(path, describe_error(exc, data))
+    from .summary import summarize
+
     try:
         summary = summarize(tree, name, path, is_package, job.settings.extra_factories, job.settings.extra_routes,
                             known[0] if known else None)
@@ -500,7 +555,7 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
           sources: Optional[Dict[str, bytes]] = None, jobs: int = 1,
           progress: Optional[Callable[[str, int, int], None]] = None,
           dedupe_links: bool = False, keep_sources: bool = False,
-          reuse: Optional[ProjectResult] = None) -> ProjectResult:
+          reuse: Optional[ProjectResult] = None, cache: "Union[bool, str]" = False) -> ProjectResult:
     """Index the Python files under ``root`` (plus ``extra_files``) and detect.
 
     ``sources`` replaces files' contents (stdin, and the fixer checking its output before
@@ -509,36 +564,104 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
     part of the project, so the fixer sees (and rewrites) the real file once; ``keep_sources``
     keeps the bytes each module was parsed from in ``result.sources``. ``reuse``: an earlier
     result with the same settings whose reads and summaries stand for the files that ``sources``
-    does not change (the fixer re-analysing its rewrite reads and parses only what it rewrote)."""
-    from ..parallel import Workers, reporter
-
+    does not change (the fixer re-analysing its rewrite reads and parses only what it rewrote).
+    ``cache``: keep and reuse the analysis on disk (``cache.py``): True for the default folder,
+    a path for that folder; never with ``sources``, ``reuse`` or ``keep_sources``."""
     result = ProjectResult(root=root, stated_version=settings.redis_version)
     if reuse is not None:  # the same tree again: its files were listed and filtered already
         files = list(reuse.files)
         result.errors.update((p, e) for p, e in reuse.errors.items() if os.path.isdir(p))
+        extras: List[str] = []
     else:
-        files = _list_files(root, settings, extra_files, dedupe_links, result)
+        files, extras = _list_files(root, settings, extra_files, dedupe_links, result)
     result.files = files
     words = _SEED_WORDS if not settings.extra_factories else (b"",)
     job = _Job(root, settings, dict(sources or {}), words, _seed_pattern(settings), keep_sources)
-    old: Tuple[Dict[str, tuple], Dict[str, tuple]] = ({}, {})
+    old: Tuple[Dict[str, tuple], Dict[str, tuple], Dict[str, object]] = ({}, {}, {})
     if reuse is not None:
         changed = {p for p, data in job.sources.items() if reuse.sources.get(p) is not data}
         old = ({p: r for p, r in reuse.scans.items() if p not in changed},
-               {p: r for p, r in reuse.links.items() if p not in changed})
+               {p: r for p, r in reuse.links.items() if p not in changed},
+               {p: (s, reuse.sources.get(p)) for p, s in reuse.summaries.items()
+                if p not in changed and p in reuse.scans and (p in reuse.sources or not job.keep_sources)})
+    store = None
+    if cache and not sources and reuse is None and not keep_sources:
+        from .versions import fingerprint as pins_fingerprint
+
+        key = settings.cache_key() + (settings.redis_version, pins_fingerprint(root))
+        store = store_for(root, key, sorted(extras), cache if isinstance(cache, str) else None)
+    if store is None:
+        return _run(result, files, job, jobs, progress, old)
+    hit = _cached(store, result)
+    if hit is not None:
+        return hit
+    with store.locked():  # another process analysing this project: wait, then read its result
+        hit = _cached(store, result)
+        if hit is not None:
+            return hit
+        result = _run(result, files, job, jobs, progress, _known(store))
+        _save(store, result)
+    return result
+
+
+def _run(result: ProjectResult, files: List[str], job: "_Job", jobs: int, progress, old) -> ProjectResult:
+    from ..parallel import Workers, reporter
+
     with Workers(jobs, job) as workers:
-        return _build(result, files, job, workers, progress, reporter, old, reuse)
+        return _build(result, files, job, workers, progress, reporter, old)
+
+
+def _known(store: Store) -> Tuple[Dict[str, tuple], Dict[str, tuple], Dict[str, object]]:
+    """What the last analysis found in each file that has not changed since (nothing, from an
+    entry that is not what this version writes)."""
+    try:
+        kept = {p: e for p, e in store.load("files").items() if unchanged(p, e[0][2])}
+        return ({p: e[0] for p, e in kept.items()}, {p: e[1] for p, e in kept.items() if e[1] is not None},
+                {p: e[2] if isinstance(e[2], ParseError) else (e[2], None) for p, e in kept.items()
+                 if e[2] is not None})
+    except Exception:
+        return {}, {}, {}
+
+
+def _cached(store: Store, result: ProjectResult) -> Optional[ProjectResult]:
+    """The stored findings when the project's files are those, unchanged, that produced them."""
+    entry = store.load("findings")
+    try:
+        if entry["files"] != result.files or not all_unchanged(entry["fingerprints"], result.files):
+            return None
+        findings, errors, parsed = dict(entry["findings"]), dict(entry["errors"]), int(entry["parsed"])
+    except Exception:
+        return None
+    result.findings = findings
+    result.errors.update(errors)
+    result.parsed, result.cached = parsed, True
+    return result
+
+
+def _save(store: Store, result: ProjectResult) -> None:
+    """Keep each file's reading and first summary, and the findings if every file has a fingerprint."""
+    files = {}
+    for path, scan in result.scans.items():
+        if scan[2] is not None:
+            files[path] = (scan, result.links.get(path), result.first.get(path))
+    store.save("files", files)
+    fingerprints = {p: s[2] for p, s in result.scans.items()}
+    if len(fingerprints) == len(result.files) and None not in fingerprints.values():
+        errors = {p: e for p, e in result.errors.items() if p in fingerprints}
+        store.save("findings", {"files": result.files, "fingerprints": fingerprints, "findings": result.findings,
+                                "errors": errors, "parsed": result.parsed})
 
 
 def _build(result: ProjectResult, files: List[str], job: _Job, workers, progress, reporter,
-           old: Tuple[Dict[str, tuple], Dict[str, tuple]], reuse: Optional[ProjectResult]) -> ProjectResult:
-    old_scans, old_links = old
+           old: Tuple[Dict[str, tuple], Dict[str, tuple], Dict[str, object]]) -> ProjectResult:
+    old_scans, old_links, old_summaries = old
     seeds: List[str] = []
     readable: List[str] = []
     todo = [p for p in files if p not in old_scans]
     scans = dict(zip(todo, workers.map(_scan, todo, reporter(progress, "reading", len(todo)))))
     for path in files:
-        result.scans[path] = error, seed = old_scans[path] if path in old_scans else scans[path]
+        result.scans[path] = scan = old_scans[path] if path in old_scans else scans[path]
+        error, seed = scan[0], scan[1]
         if error is not None:
             result.errors[path] = ParseError(path, error)
             continue
@@ -560,6 +683,9 @@ def _build(result: ProjectResult, files: List[str], job: _Job, workers, progress
         if app and path not in seed_set:
             apps.append(path)
     by_name = {name: path for path, (name, _) in modules.items()}
+    from .detect import detect
+    from .index import ModuleNames, Project
+
     names = ModuleNames(by_name, packages_of(modules))
     batch = select_modules(modules, seeds, imports, apps, names)
     parsed: Dict[str, ModuleSummary] = {}
@@ -567,16 +693,16 @@ def _build(result: ProjectResult, files: List[str], job: _Job, workers, progress
         chosen = [(path, modules[path]) for path in batch]
         fresh: List[ModuleSummary] = []
         stage = "parsing" if not hop else f"parsing (context {hop})"
-        again = {p: (reuse.summaries[p], reuse.sources.get(p)) for p, _ in chosen if p in old_scans and reuse is not None
-                 and p in reuse.summaries and (p in reuse.sources or not job.keep_sources)}
+        again = {p: old_summaries[p] for p, _ in chosen if p in old_summaries}
         todo = [item for item in chosen if item[0] not in again]
         done = dict(zip((p for p, _ in todo), workers.map(_summarize, todo, reporter(progress, stage, len(todo)))))
         for path, _ in chosen:
             summary = again[path] if path in again else done[path]
             if isinstance(summary, ParseError):
-                result.errors[path] = summary
+                result.errors[path] = result.first[path] = summary
             else:
                 summary, data = summary
+                result.first[path] = summary
                 if data is not None:
                     result.sources[path] = data
                 parsed[path] = result.summaries[path] = summary
@@ -586,6 +712,7 @@ def _build(result: ProjectResult, files: List[str], job: _Job, workers, progress
         batch = [p for p in forward_targets(fresh, parsed, names, by_name) if p not in result.errors]
         if not batch:
             break
+    result.parsed = len(parsed)
     _with_client_subclasses(parsed, result, job, workers)
     summaries = [parsed[p] for p in readable if p in parsed]
     project = Project(summaries, packages_of(modules))
@@ -618,17 +745,20 @@ def _with_client_subclasses(parsed: Dict[str, ModuleSummary], result: ProjectRes
 
 
 def _list_files(root: str, settings: Settings, extra_files: Sequence[str], dedupe_links: bool,
-                result: ProjectResult) -> List[str]:
+                result: ProjectResult) -> Tuple[List[str], List[str]]:
+    """The project's files, and which of ``extra_files`` the listing did not find."""
     unreadable: List[Tuple[str, str]] = []
     files = iter_python_files(root, settings, nested_projects=False, unreadable=unreadable)
     for folder, reason in unreadable:
         result.errors[folder] = ParseError(folder, f"cannot read: {reason}")
     known = set(files)
+    extras = []
     for extra in extra_files:
         extra = os.path.abspath(extra)
         if extra not in known:
             known.add(extra)
             files.append(extra)
+            extras.append(extra)
     if not settings.include_tests:
         prefix = os.path.join(os.path.abspath(root), "")
         tests = {f for f in files if is_test_file(f[len(prefix):] if f.startswith(prefix) else os.path.relpath(f, root))}
@@ -637,7 +767,7 @@ def _list_files(root: str, settings: Settings, extra_files: Sequence[str], dedup
             files = [f for f in files if f not in tests]
     if dedupe_links:
         files = _without_duplicate_links(files)
-    return files
+    return files, extras
 
 
 def _realpath(path: str, folders: Dict[str, str]) -> str:
@@ -668,23 +798,30 @@ def _without_duplicate_links(files: List[str]) -> List[str]:
 
 
 _CACHE: Dict[Tuple[str, Settings, Tuple[str, ...]], ProjectResult] = {}
+_ROOTS: Dict[Tuple[str, Tuple[str, ...]], str] = {}
 
 
-def project_for(path: str, settings: Settings, fallbacks: Sequence[str] = ()) -> ProjectResult:
-    """The (cached) analysed project that ``path`` belongs to."""
-    root = find_root(path, fallbacks)
+def project_for(path: str, settings: Settings, fallbacks: Sequence[str] = (),
+                cache: "Union[bool, str]" = False) -> ProjectResult:
+    """The analysed project that ``path`` belongs to, kept for the process (and with ``cache``,
+    on disk for the other processes and later runs: ``build``)."""
+    folder = os.path.dirname(os.path.abspath(path))  # flake8 checks files: one root per folder
+    root = _ROOTS.get((folder, tuple(fallbacks)))
+    if root is None:
+        root = _ROOTS[(folder, tuple(fallbacks))] = find_root(path, fallbacks)
     key = (root, settings, ())
     result = _CACHE.get(key)
     if result is None:
-        result = _CACHE[key] = build(root, settings)
+        result = _CACHE[key] = build(root, settings, cache=cache)
     apath = os.path.abspath(path)
-    if apath not in result.files and not (not settings.include_tests and is_test_file(os.path.relpath(apath, root))):
+    if not result.has_file(apath) and not (not settings.include_tests and is_test_file(os.path.relpath(apath, root))):
         key = (root, settings, (apath,))
         result = _CACHE.get(key)
         if result is None:
-            result = _CACHE[key] = build(root, settings, [apath])
+            result = _CACHE[key] = build(root, settings, [apath], cache=cache)
     return result
 
 
 def clear_cache() -> None:
     _CACHE.clear()
+    _ROOTS.clear()

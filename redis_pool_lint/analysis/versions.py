@@ -257,6 +257,19 @@ def _installed(lib: str) -> Optional[Version]:
         return None
 
 
+def fingerprint(root: str) -> tuple:
+    """What ``read_pins`` reads, as a cache key: each dependency file's size and mtime, and the
+    versions installed here (a cached RPL203 must go when a pin or the environment changes)."""
+    out = []
+    for path in _dependency_files(root):
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        out.append((path, st.st_size, st.st_mtime_ns))
+    return tuple(out) + tuple(_installed(lib) for lib in LIBRARIES)
+
+
 def check_stated(text: str) -> str:
     """A ``--redis-version`` value must be a release number: ``4.5.4``, ``5``."""
     if not re.fullmatch(r"\d+(\.\d+){0,3}", text.strip()):

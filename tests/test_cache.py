@@ -1,0 +1,247 @@
+"""The analysis cache: same results with and without it, never stale, safe for concurrent
+processes, silent about damage, and absent with --no-cache."""
+import os
+import subprocess
+import sys
+import threading
+
+from conftest import BAD, ROOT, run_flake8, run_tool
+from test_agreement import parse
+
+from redis_pool_lint.analysis import load
+from redis_pool_lint.analysis.cache import FOLDER
+
+#: a factory in one module, called per request from another: RPL101 in routes.py
+DEPS = (
+    "import redis.asyncio as redis\n"
+    "\n"
+    "def get_redis():\n"
+    "    return redis.Redis(host='localhost')\n"
+)
+#: the same module once fixed: one client for the process (same size as DEPS is not needed)
+DEPS_SHARED = (
+    "import redis.asyncio as redis\n"
+    "\n"
+    "CLIENT = redis.Redis(host='localhost')\n"
+    "\n"
+    "def get_redis():\n"
+    "    return CLIENT\n"
+)
+ROUTES = (
+    "from fastapi import FastAPI\n"
+    "from deps import get_redis\n"
+    "\n"
+    "app = FastAPI()\n"
+    "\n"
+    "@app.get('/')\n"
+    "async def index():\n"
+    "    return await get_redis().get('k')\n"
+)
+
+
+def two_modules(tmp_path):
+    (tmp_path / "pyproject.toml").touch()
+    (tmp_path / "deps.py").write_text(DEPS)
+    (tmp_path / "routes.py").write_text(ROUTES)
+    return tmp_path
+
+
+def cached(result):
+    """Did ``check -v`` read the project's findings from the cache?"""
+    return "from the cache" in result.stderr
+
+
+def test_same_results_with_and_without_the_cache(corpus, tmp_path):
+    base, _ = corpus
+    cache = str(tmp_path / "cache")
+    fresh = run_tool("check", "--no-cache", ".", cwd=base)
+    cold = run_tool("check", "-v", "--cache-dir", cache, ".", cwd=base)
+    warm = run_tool("check", "-v", "--cache-dir", cache, ".", cwd=base)
+    assert fresh.returncode == cold.returncode == warm.returncode == 1
+    assert parse(fresh.stdout) == parse(cold.stdout) == parse(warm.stdout)
+    assert len(parse(fresh.stdout)) > 50
+    assert not cached(cold) and cached(warm)
+
+
+def test_flake8_and_check_agree_with_the_cache_on(corpus, tmp_path):
+    base, _ = corpus
+    cache = str(tmp_path / "cache")
+    flake_cold = run_flake8("--select=RPL", "-j2", f"--rpl-cache-dir={cache}", ".", cwd=base, timeout=600)
+    check = run_tool("check", "-v", "--cache-dir", cache, ".", cwd=base)
+    flake_warm = run_flake8("--select=RPL", "-j2", f"--rpl-cache-dir={cache}", ".", cwd=base, timeout=600)
+    assert cached(check)  # flake8 filled it; check read it
+    assert parse(flake_cold.stdout) == parse(flake_warm.stdout) == parse(check.stdout, base)
+    assert len(parse(flake_warm.stdout)) > 50
+
+
+def test_an_edit_changes_the_result(project):
+    assert run_tool("check", ".", cwd=project).returncode == 1
+    assert (project / FOLDER / ".gitignore").read_text().splitlines()[-1] == "*"
+    (project / "app.py").write_text(BAD.replace("redis.Redis(connection_pool=pool)", "request.app.state.r"))
+    after = run_tool("check", "-v", ".", cwd=project)
+    assert [code for *_, code in parse(after.stdout)] == ["RPL102"], after.stdout  # the client is gone
+    assert not cached(after)
+
+
+def test_an_edit_of_the_same_size_and_mtime_changes_the_result(project):
+    """Coarse timestamps: a rewrite within one mtime tick is caught by content."""
+    app = project / "app.py"
+    assert run_tool("check", ".", cwd=project).returncode == 1
+    st = app.stat()
+    lines = BAD.splitlines(True)
+    for n, code in ((5, "    pool = None  #"), (6, "    return None  #")):
+        lines[n] = code.ljust(len(lines[n]) - 1, "x") + "\n"
+    app.write_text("".join(lines))
+    os.utime(app, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (app.stat().st_size, app.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    after = run_tool("check", ".", cwd=project)
+    assert after.returncode == 0, after.stdout
+
+
+def test_an_edit_in_another_module_changes_the_findings_of_this_one(tmp_path):
+    root = two_modules(tmp_path)
+    before = run_flake8("--select=RPL", "routes.py", cwd=root)
+    assert [code for *_, code in parse(before.stdout)] == ["RPL101"], before.stdout
+    assert parse(run_flake8("--select=RPL", "routes.py", cwd=root).stdout) == parse(before.stdout)  # warm
+    (root / "deps.py").write_text(DEPS_SHARED)
+    after = run_flake8("--select=RPL", "routes.py", cwd=root)
+    assert after.returncode == 0 and after.stdout == "", after.stdout
+    check = run_tool("check", ".", cwd=root)
+    assert check.returncode == 0, check.stdout
+
+
+def test_a_new_file_is_seen(tmp_path):
+    root = two_modules(tmp_path)
+    (root / "deps.py").write_text(DEPS_SHARED)
+    assert run_tool("check", ".", cwd=root).returncode == 0
+    (root / "more.py").write_text(BAD)
+    after = run_tool("check", ".", cwd=root)
+    assert after.returncode == 1 and "more.py" in after.stdout
+
+
+def test_concurrent_runs_agree_and_leave_the_cache_intact(corpus, tmp_path):
+    base, _ = corpus
+    cache = str(tmp_path / "cache")
+    expected = parse(run_tool("check", "--no-cache", ".", cwd=base).stdout)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    flake8 = [sys.executable, "-m", "flake8", "--isolated", "--select=RPL", "-j2", f"--rpl-cache-dir={cache}", "."]
+    check = [sys.executable, "-m", "redis_pool_lint", "check", "-j2", "--cache-dir", cache, "."]
+    procs = [subprocess.Popen(cmd, cwd=base, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for cmd in (flake8, flake8, check, check)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for (out, err), p in zip(outs, procs):
+        assert p.returncode == 1, err
+        assert "Traceback" not in err
+    assert parse(outs[0][0]) == parse(outs[1][0]) == parse(outs[2][0], base) == parse(outs[3][0], base)
+    assert parse(outs[2][0]) == expected
+    assert not [n for n in os.listdir(cache) if n.startswith(".tmp-")]  # no write left half-done
+    warm = run_tool("check", "-v", "--cache-dir", cache, ".", cwd=base)
+    assert cached(warm) and parse(warm.stdout) == expected
+
+
+def test_a_second_process_waits_for_the_analysis_instead_of_repeating_it(tmp_path, monkeypatch):
+    root = two_modules(tmp_path)
+    calls = []
+    inside = threading.Event()
+    release = threading.Event()
+    real = load._run
+
+    def slow_run(*args, **kwargs):
+        calls.append(1)
+        inside.set()
+        release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(load, "_run", slow_run)
+    results = {}
+
+    def analyse(name):
+        results[name] = load.build(str(root), load.Settings(), cache=str(tmp_path / "cache"))
+
+    first = threading.Thread(target=analyse, args=("first",))
+    first.start()
+    assert inside.wait(10)
+    second = threading.Thread(target=analyse, args=("second",))
+    second.start()
+    second.join(0.5)
+    assert second.is_alive()  # waiting on the lock
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert len(calls) == 1
+    assert results["second"].cached and not results["first"].cached
+    assert results["first"].findings == results["second"].findings
+    assert [f.code for f in results["second"].findings[str(root / "routes.py")]] == ["RPL101"]
+
+
+def test_a_corrupt_cache_is_recomputed_silently(project):
+    assert run_tool("check", ".", cwd=project).returncode == 1
+    folder = project / FOLDER
+    damaged = [p for p in folder.iterdir() if p.suffix in (".files", ".findings")]
+    assert len(damaged) == 2
+    for n, path in enumerate(damaged):
+        path.write_bytes(b"\x80\x04garbage" if n else b"")
+    again = run_tool("check", "-v", ".", cwd=project)
+    assert again.returncode == 1 and "RPL101" in again.stdout and "RPL102" in again.stdout
+    assert "Traceback" not in again.stderr and not cached(again)
+    assert cached(run_tool("check", "-v", ".", cwd=project))  # and written anew
+
+
+def test_an_unreadable_cache_is_ignored(project, tmp_path):
+    blocked = tmp_path / "blocked"
+    blocked.write_text("not a folder")
+    flake = run_flake8("--select=RPL", f"--rpl-cache-dir={blocked / 'sub'}", ".", cwd=project)
+    assert flake.returncode == 1 and "RPL101" in flake.stdout, flake.stderr
+    assert "Traceback" not in flake.stderr
+
+
+def test_no_cache_writes_nothing(project):
+    assert run_tool("check", "--no-cache", ".", cwd=project).returncode == 1
+    assert run_flake8("--select=RPL", "--rpl-no-cache", ".", cwd=project).returncode == 1
+    env_off = subprocess.run([sys.executable, "-m", "redis_pool_lint", "check", "."], cwd=project,
+                             capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT), "REDIS_POOL_LINT_NO_CACHE": "1"})
+    assert env_off.returncode == 1
+    assert sorted(os.listdir(project)) == ["app.py", "pyproject.toml"]
+
+
+def test_flake8_reads_the_cache_options_from_its_config(project, tmp_path):
+    (project / "setup.cfg").write_text("[flake8]\nrpl-no-cache = true\n")
+    assert run_tool("check", ".", cwd=project).returncode == 1
+    assert subprocess.run([sys.executable, "-m", "flake8", "--select=RPL", "."], cwd=project, capture_output=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}).returncode == 1
+    assert not (project / FOLDER).exists()
+    (project / "setup.cfg").write_text("[flake8]\nrpl-cache-dir = elsewhere\n")
+    assert run_tool("check", ".", cwd=project).returncode == 1
+    assert (project / "elsewhere" / ".gitignore").exists() and not (project / FOLDER).exists()
+
+
+def test_a_cache_dir_that_is_a_file_is_a_usage_error(project):
+    (project / "file").write_text("")
+    bad = run_tool("check", "--cache-dir", "file", ".", cwd=project)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [f"redis-pool-lint: error: --cache-dir {project / 'file'}: not a folder"]
+
+
+def test_the_word_redis_alone_parses_nothing(tmp_path):
+    """A settings module with a ``RedisDsn`` field builds no client: nothing to analyse."""
+    (tmp_path / "pyproject.toml").touch()
+    (tmp_path / "settings.py").write_text(
+        "from pydantic import BaseModel, RedisDsn\n\nclass Settings(BaseModel):\n    redis_url: RedisDsn\n")
+    (tmp_path / "main.py").write_text("from settings import Settings\nsettings = Settings()\n")
+    result = load.build(str(tmp_path), load.Settings())
+    assert result.parsed == 0 and result.summaries == {}
+    (tmp_path / "cache.py").write_text("import redis\n\nclient = redis.Redis()\n")
+    assert load.build(str(tmp_path), load.Settings()).parsed >= 1
+
+
+def test_another_version_of_the_tool_reads_nothing_it_did_not_write(tmp_path, monkeypatch):
+    from redis_pool_lint.analysis import cache
+
+    root = two_modules(tmp_path)
+    where = str(tmp_path / "cache")
+    assert not load.build(str(root), load.Settings(), cache=where).cached
+    assert load.build(str(root), load.Settings(), cache=where).cached
+    monkeypatch.setattr(cache, "code_version", lambda: "an upgrade")
+    again = load.build(str(root), load.Settings(), cache=where)
+    assert not again.cached and [f.code for f in again.findings[str(root / "routes.py")]] == ["RPL101"]
