@@ -255,7 +255,10 @@ class _Detector:
                 continue
             if site.ctor.kind == "client" and site.pool_origin is not None and site.ctor.method == "init" \
                     and self.pool_is_shared(fn, site):
-                self.emit("RPL107", mod, site.line, site.col, f" in `{short(fn.qualname)}`", fn, scope.role, site)
+                # a long-lived object handing out light clients over the pool it holds (a per-tenant
+                # wrapper over a singleton's pool) is its own design, not a client per request
+                if not (site.pool_origin[0] == "attr" and fn.cls and fn.cls not in self.per_request_classes()):
+                    self.emit("RPL107", mod, site.line, site.col, f" in `{short(fn.qualname)}`", fn, scope.role, site)
                 continue
             if scope.role == "helper" and not _uses(fn, i) and any(
                     other.pool_origin == ("site", str(i)) for j, other in enumerate(fn.sites) if str(j) in at_callers):

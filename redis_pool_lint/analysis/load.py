@@ -431,7 +431,8 @@ def referenced(summary: ModuleSummary) -> Iterator[str]:
             yield reg.owner
             short = reg.owner.rsplit(".", 1)[-1]
             if reg.owner == f"{summary.name}.{short}" and short in summary.instances:
-                yield summary.instances[short]  # ``app = MyAPI()``: is it an app (a FastAPI subclass)?
+                # ``app = MyAPI()``: is it an app (a FastAPI subclass)? Its module tells
+                yield summary.instances[short].rpartition(".")[0]
     for klass in summary.classes.values():
         yield from klass.bases
     for fn in summary.functions.values():
@@ -454,10 +455,6 @@ def forward_targets(summaries: Sequence[ModuleSummary], parsed: Dict[str, Module
             continue
         seen.add((name, near))
         module = names.find(name, near)
-        head = name
-        while module is None and head.count(".") and len(name) - len(head) < 200:
-            head = head.rsplit(".", 1)[0]  # ``pkg.mod.Class.method``: the module that defines it
-            module = names.find(head, near)
         if module is None or module == near:
             continue
         path = by_name[module]

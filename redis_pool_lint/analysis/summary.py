@@ -864,6 +864,8 @@ class _FunctionBody(ast.NodeVisitor):
         self.site_of: Dict[int, int] = {}
         self.globals: Set[str] = set()
         self.if_depth = 0
+        #: stores an earlier ``if <it> ...: return <it>`` guards (a lazy singleton's early return)
+        self.early_guards: Set[Origin] = set()
         self.scanner = _ExprScanner(owner, b, fn)
         self.none_guards: List[Optional[str]] = []
         self.guard_attrs: List[List[str]] = []
@@ -905,6 +907,13 @@ class _FunctionBody(ast.NodeVisitor):
                 and test.comparators[0].value is None and test.left.id in self.fn.params):
             guard = test.left.id
         self.none_guards.append(guard)
+        tested = {ast.dump(n) for n in ast.walk(test) if isinstance(n, (ast.Name, ast.Attribute))}
+        for ret in (n for stmt in node.body for n in ast.walk(stmt) if isinstance(n, ast.Return)):
+            # ``if _client is not None: return _client`` then ``_client = Redis(...)``: built once
+            if isinstance(ret.value, (ast.Name, ast.Attribute)) and ast.dump(ret.value) in tested:
+                kept = self._store_of(ret.value)
+                if kept is not None and kept[0] != "local":
+                    self.early_guards.add(kept)
         for stmt in node.body:
             self.visit(stmt)
         self.none_guards[-1] = None
@@ -1008,7 +1017,7 @@ class _FunctionBody(ast.NodeVisitor):
         if site is not None and store is not None:
             site.stores.append(store)
             if store[0] != "local":
-                site.guarded = site.guarded or self.if_depth > 0
+                site.guarded = site.guarded or self.if_depth > 0 or store in self.early_guards
             if store[0] == "state":
                 self.o.s.state_ctors[store[1]] = site.ctor
         elif origin is not None and origin[0] == "call" and store is not None and store[0] != "local":
