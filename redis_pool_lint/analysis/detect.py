@@ -257,7 +257,7 @@ class _Detector:
                     and self.pool_is_shared(fn, site):
                 # a long-lived object handing out light clients over the pool it holds (a per-tenant
                 # wrapper over a singleton's pool) is its own design, not a client per request
-                if not (site.pool_origin[0] == "attr" and fn.cls and fn.cls not in self.per_request_classes()):
+                if not self._own_pool(fn, site):
                     self.emit("RPL107", mod, site.line, site.col, f" in `{short(fn.qualname)}`", fn, scope.role, site)
                 continue
             if scope.role == "helper" and not _uses(fn, i) and any(
@@ -372,6 +372,26 @@ class _Detector:
     def _outside_request(fn: Function, guard: Optional[str]) -> bool:
         """Under ``if request is None:``: runs only when called outside a request."""
         return bool(guard) and fn.param_types.get(guard, "").rsplit(".", 1)[-1] in REQUEST_CLASSES
+
+    def _own_pool(self, fn: Function, site: Site) -> bool:
+        """A long-lived object that builds a pool itself and hands out light clients over it (a
+        per-tenant wrapper over a singleton's pool): its own design, not a client per request. A
+        pool handed to the object (a middleware given the app's pool) is not its own."""
+        origin = site.pool_origin
+        if not (origin and origin[0] == "attr" and fn.cls) or fn.cls not in self.p.classes \
+                or fn.cls in self.per_request_classes():
+            return False
+        attr = origin[-1]
+        for method in self.p.classes[fn.cls].methods.values():
+            entry = self.p.functions.get(method)
+            if entry is None:
+                continue
+            built = entry[1]
+            if any(s.ctor.kind == "pool" and any(name == attr for _, name in s.stores) for s in built.sites):
+                return True
+            if any(store[-1] == attr for _, store, _ in built.call_stores):  # self._pool = make_pool()
+                return True
+        return False
 
     def _has_aclose(self, library: str) -> bool:
         """Unless the project pins a redis-py older than 5.0.1, where ``close()`` is the only way."""
