@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # the summary, index and detection modules load only for a pr
 #: An import statement that may name a client library (confirmed by ``imported_names``). A
 #: tree without one (or a configured factory, or app state closed) is never parsed; in one
 #: with it, only the modules connected to these by imports are.
-LIBRARY_IMPORT = re.compile(rb"^[ \t]*(?:from|import)[ \t][^\n]*\b(?:" + b"|".join(l.encode() for l in LIBRARIES) + rb")\b",
+LIBRARY_IMPORT = re.compile(rb"^(?:\xef\xbb\xbf)?[ \t]*(?:from|import)[ \t][^\n]*\b(?:" + b"|".join(l.encode() for l in LIBRARIES) + rb")\b",
                             re.MULTILINE)
 #: Closing app state whose Redis-ness is only known from the lifespan (``app.state.cache``).
 STATE_CLOSE = re.compile(rb"\.state\.\w+\.(?:aclose|close|disconnect)\b|with[ \t][^\n:]*\.state\.\w+[ \t]*(?:as\b|:|,)")
@@ -37,7 +37,7 @@ APP_CALL = re.compile(rb"\b(?:FastAPI|Starlette|Litestar)[ \t]*\(")
 # An import statement: ``from`` base and names (in parentheses, whose comments may hold a
 # parenthesis, or on one line continued by backslashes), or the modules of a plain ``import``.
 IMPORT = re.compile(
-    rb"^[ \t]*(?:from[ \t]+([.\w]+)[ \t]+import[ \t]*(\((?:[^)#]|#[^\n]*)*\)|(?:\\\r?\n|[^\n;#\\])*)"
+    rb"^(?:\xef\xbb\xbf)?[ \t]*(?:from[ \t]+([.\w]+)[ \t]+import[ \t]*(\((?:[^)#]|#[^\n]*)*\)|(?:\\\r?\n|[^\n;#\\])*)"
     rb"|import[ \t]+((?:\\\r?\n|[^\n;#\\])+))",
     re.MULTILINE,
 )
