@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Opti
 
 from .cache import Fingerprint, Store, all_unchanged, fingerprint, now_ns, store_for, unchanged
 from .resolve import LIBRARIES, resolve_relative
-from .versions import Pin, read_pins
+from .versions import Pin, fingerprint as pins_fingerprint, read_pins
 
 if TYPE_CHECKING:  # the summary, index and detection modules load only for a project with seeds
     from .detect import Finding
@@ -96,6 +96,11 @@ class ProjectResult:
     #: the redis-py version the user stated, if any; see ``pins()``
     stated_version: Optional[str] = None
     _pins: Optional[Dict[str, Pin]] = field(default=None, repr=False)
+
+    @property
+    def read_pins(self) -> bool:
+        """Whether anything (the detector, for RPL203) asked for the pins."""
+        return self._pins is not None
 
     def pins(self) -> Dict[str, Pin]:
         """Each client library's version as the project pins it; read once, on first use."""
@@ -288,6 +293,7 @@ def parse_source(data: bytes, path: str) -> ast.Module:
             tree = parse_newer(data, path)
             if tree is None:
                 raise
+            tree.rpl_newer_syntax = f"{exc.msg}, line {exc.lineno}"  # for the summary: see ``_summarize``
             return tree
 
 
@@ -545,6 +551,7 @@ def _summarize(job: _Job, item: "Tuple[str, Tuple[str, bool]]") -> "Tuple[Module
                             known[0] if known else None)
     except RecursionError:
         return ParseError(path, f"cannot analyse: expressions nested too deeply{TOO_DEEP}")
+    summary.newer_syntax = getattr(tree, "rpl_newer_syntax", None)
     return summary, data if job.keep_sources else None
 
 
@@ -583,9 +590,7 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
                 if p not in changed and p in reuse.scans and (p in reuse.sources or not job.keep_sources)})
     store = None
     if cache and not sources and reuse is None and not keep_sources:
-        from .versions import fingerprint as pins_fingerprint
-
-        key = settings.cache_key() + (settings.redis_version, pins_fingerprint(root))
+        key = settings.cache_key() + (settings.redis_version,)
         store = store_for(root, key, sorted(extras), cache if isinstance(cache, str) else None)
     if store is None:
         return _run(result, files, job, jobs, progress, old)
@@ -626,6 +631,8 @@ def _cached(store: Store, result: ProjectResult) -> Optional[ProjectResult]:
     try:
         if entry["files"] != result.files or not all_unchanged(entry["fingerprints"], result.files):
             return None
+        if entry["pins"] is not None and entry["pins"] != pins_fingerprint(result.root):
+            return None  # the findings read the project's pins (RPL203), and a pin changed
         findings, errors, parsed = dict(entry["findings"]), dict(entry["errors"]), int(entry["parsed"])
     except Exception:
         return None
@@ -645,8 +652,10 @@ def _save(store: Store, result: ProjectResult) -> None:
     fingerprints = {p: s[2] for p, s in result.scans.items()}
     if len(fingerprints) == len(result.files) and None not in fingerprints.values():
         errors = {p: e for p, e in result.errors.items() if p in fingerprints}
+        # the pins, only if detection read them: most projects never pay for the look
+        pins = pins_fingerprint(result.root) if result.read_pins else None
         store.save("findings", {"files": result.files, "fingerprints": fingerprints, "findings": result.findings,
-                                "errors": errors, "parsed": result.parsed})
+                                "errors": errors, "parsed": result.parsed, "pins": pins})
 
 
 def _build(result: ProjectResult, files: List[str], job: _Job, workers, progress, reporter,

@@ -249,6 +249,9 @@ class ModuleSummary:
     client_classes: Dict[str, Ctor] = field(default_factory=dict)
     #: modules whose names ``from m import *`` re-exports (absolute, as written)
     star_imports: List[str] = field(default_factory=list)
+    #: why this Python could not parse the module (it was read through libcst, as newer code):
+    #: the fixer cannot verify a rewrite of it here
+    newer_syntax: Optional[str] = None
 
 
 def _is_main_guard(node: ast.stmt) -> bool:

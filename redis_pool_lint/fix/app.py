@@ -99,10 +99,9 @@ def _owner(project: Project, ref: str, mod: ModuleSummary, found: Iterable[Candi
     return project.canonical(ref, mod.name)
 
 
-def route_owners(project: Project) -> Dict[str, Set[str]]:
+def route_owners(project: Project, apps: List[Candidate]) -> Dict[str, Set[str]]:
     """Entry function -> the owners its route decorators or ``add_route`` name."""
     out: Dict[str, Set[str]] = {}
-    apps = [Candidate(m, a) for m in project.modules.values() for a in m.apps]
     for mod in project.modules.values():
         for reg in mod.registrations:
             if reg.kind in ("handler", "websocket") and reg.owner and reg.owner != "*route*":
@@ -115,7 +114,7 @@ def choose(project: Project, sources: Dict[str, bytes], entries: List[str],
            wanted: Optional[str]) -> Tuple[ModuleSummary, AppSite]:
     """The app that takes the lifespan for findings reached from the ``entries`` functions."""
     found = candidates(project, sources)
-    owners = route_owners(project)
+    owners = route_owners(project, found)
     needed = set().union(*(owners.get(e, set()) for e in entries)) if entries else set()
 
     def serving(cand: Candidate) -> Set[str]:

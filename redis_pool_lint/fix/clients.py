@@ -279,9 +279,8 @@ class SharedClients:
         """The call's positional and keyword arguments, as the user wrote them."""
         import libcst as cst
 
-        lines = self.sources.get(mod.path, "").splitlines(keepends=True)
         try:
-            call = cst.parse_expression(segment(lines, site).strip())
+            call = cst.parse_expression(segment(self._lines(mod.path), site).strip())
         except cst.ParserSyntaxError:
             raise Skip("could not read the constructor call")
         if isinstance(call, cst.Await):
@@ -297,7 +296,7 @@ class SharedClients:
         """Replace each inlinable local by its (parenthesised) expression, with libcst."""
         import libcst as cst
 
-        lines = self.sources.get(mod.path, "").splitlines(keepends=True)
+        lines = self._lines(mod.path)
         values = {}
         for name, (span, _names) in inline.items():
             fake = Site(span[0], span[1], span[2], span[3], None, "")  # type: ignore[arg-type]

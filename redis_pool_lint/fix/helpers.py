@@ -96,7 +96,7 @@ class HelperRewrites:
             cmod, caller = self.p.functions[qual]
             if scope.role == "helper":
                 raise Skip(f"called from `{caller.name}`, itself a helper: pass the shared client down by hand")
-            source = self.sources.get(cmod.path, "").splitlines()[line - 1].encode("utf-8")[col:].decode("utf-8", "replace")
+            source = self._lines(cmod.path)[line - 1].encode("utf-8")[col:].decode("utf-8", "replace")
             if not re.match(rf"(?:await\s+)?(?:[\w.]+\.)?{re.escape(fn.name)}\s*\(", source):
                 raise Skip(f"`{caller.name}` hands `{fn.name}` on without calling it: pass the shared client down by hand")
             calls.append((cmod, caller, scope.role, line, col))
@@ -137,7 +137,7 @@ class HelperRewrites:
 
     def _assigned_at(self, mod: ModuleSummary, site: Site) -> Optional[str]:
         """The variable of ``x = [await] <site>`` when the site is the whole right-hand side."""
-        line = self.sources.get(mod.path, "").splitlines()[site.line - 1]
+        line = self._lines(mod.path)[site.line - 1]
         before = line.encode("utf-8")[:site.col].decode("utf-8", "replace")
         found = re.fullmatch(r"\s*([A-Za-z_]\w*)\s*(?::[^=]+)?=\s*(?:await\s+)?", before)
         return found.group(1) if found else None

@@ -3,7 +3,7 @@ and shutdown handlers folded in; closes added for clients never closed.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from ..analysis.summary import AppSite, ModuleSummary
 from . import forms
@@ -50,14 +50,14 @@ class LifespanBuilder:
             if not lfn.has_yield:
                 raise Skip("the lifespan does not yield")
             setup = [f"{param}.state.{s.name} = {fill(builds[s.name], param)}" for s in singles]
-            teardown = [line for s in reversed(singles) for line in s.close.format(x=f"{param}.state.{s.name}").splitlines()]
+            teardown = _closes(singles, lambda s: f"{param}.state.{s.name}")
             state_keys = ()
             if self.state_dict is not None:
                 taken = set(self.state_dict.yielded_keys or ())
                 if any(s.name in taken for s in singles):
                     raise Skip("the lifespan state already has a key named like the client")
                 setup = [f"{s.name}_client = {fill(builds[s.name], param)}" for s in singles]
-                teardown = [line for s in reversed(singles) for line in s.close.format(x=f"{s.name}_client").splitlines()]
+                teardown = _closes(singles, lambda s: f"{s.name}_client")
                 state_keys = tuple((s.name, f"{s.name}_client") for s in singles)
             teardown += extra_teardown
             target = self.plan.file(lmod.path)
@@ -80,7 +80,7 @@ class LifespanBuilder:
         for s in singles:
             body.append(f"    app.state.{s.name} = {fill(builds[s.name], 'app')}")
         edits.imports.extend(class_imports)
-        teardown = [line for s in reversed(singles) for line in s.close.format(x=f"app.state.{s.name}").splitlines()]
+        teardown = _closes(singles, lambda s: f"app.state.{s.name}")
         teardown += extra_teardown
         teardown += [f"{'await ' if is_async else ''}{fn_name}()" for fn_name, is_async in shutdowns]
         if teardown:
@@ -192,3 +192,8 @@ class LifespanBuilder:
             edits.add_params.clear()
             edits.imports.clear()
         self.singletons.clear()
+
+
+def _closes(singles: List[Singleton], where: Callable[[Singleton], str]) -> List[str]:
+    """The statements that close each shared client at shutdown, last built first closed."""
+    return [line for s in reversed(singles) for line in s.close.format(x=where(s)).splitlines()]

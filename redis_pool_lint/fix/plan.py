@@ -10,7 +10,6 @@ shared client is (``forms.py``: in which API), ``helpers.py`` rewrites helpers a
 """
 from __future__ import annotations
 
-import ast
 import contextlib
 import dataclasses
 import os
@@ -41,7 +40,8 @@ class Planner(SharedClients, HelperRewrites, LifespanBuilder):
         self.sources = sources
         self.plan = Plan()
         self.plan.refuse = self._unwritable
-        self._readable: Dict[str, Optional[str]] = {}
+        self._by_path: Optional[Dict[str, ModuleSummary]] = None
+        self._split: Dict[str, List[str]] = {}
         self.singletons: Dict[Tuple, Singleton] = {}
         self.app: Optional[Tuple[ModuleSummary, AppSite]] = None
         self.lifespan_findings: List[Finding] = []
@@ -117,7 +117,7 @@ class Planner(SharedClients, HelperRewrites, LifespanBuilder):
                 # without a lifespan, no site may change: drop those edits
                 self._drop_site_edits(str(exc))
                 self.plan.skipped.extend((f, str(exc)) for f in self.lifespan_findings)
-        by_path = {m.path: m for m in self.p.modules.values()}
+        by_path = self._modules_by_path()
         for path, edits in self.plan.edits.items():
             if path in by_path:
                 edits.module, edits.is_package = by_path[path].name, by_path[path].is_package
@@ -167,26 +167,26 @@ class Planner(SharedClients, HelperRewrites, LifespanBuilder):
         finally:
             self.plan.saved = None
 
+    def _lines(self, path: str) -> List[str]:
+        """A planned file's lines (ends kept), split once however many sites it has."""
+        if path not in self._split:
+            self._split[path] = self.sources.get(path, "").splitlines(keepends=True)
+        return self._split[path]
+
+    def _modules_by_path(self) -> Dict[str, ModuleSummary]:
+        if self._by_path is None:
+            self._by_path = {m.path: m for m in self.p.modules.values()}
+        return self._by_path
+
     def _unwritable(self, path: str) -> Optional[str]:
         """A file this Python cannot compile (newer syntax the analysis read through libcst) cannot
         have its rewrite verified: none of its sites is fixed."""
-        if path not in self._readable:
-            data = self.r.sources.get(path)
-            if data is None:
-                text = self.sources.get(path)
-                data = text.encode("utf-8") if text is not None else None
-            reason = None
-            if data is not None:
-                try:
-                    compile(data, path, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
-                except SyntaxError as exc:
-                    version = ".".join(map(str, sys.version_info[:2]))
-                    reason = (f"{os.path.basename(path)} does not parse under this Python ({version}: {exc.msg}, "
-                              f"line {exc.lineno}): run the fix under the Python the project uses")
-                except (ValueError, RecursionError, MemoryError):
-                    reason = f"{os.path.basename(path)} cannot be parsed for a verified rewrite"
-            self._readable[path] = reason
-        return self._readable[path]
+        mod = self._modules_by_path().get(path)
+        if mod is None or mod.newer_syntax is None:
+            return None
+        version = ".".join(map(str, sys.version_info[:2]))
+        return (f"{os.path.basename(path)} does not parse under this Python ({version}: {mod.newer_syntax}): "
+                "run the fix under the Python the project uses")
 
     def _wanted(self) -> List[Finding]:
         out = []
