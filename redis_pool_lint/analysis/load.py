@@ -152,6 +152,9 @@ def find_root(path: str, fallbacks: Sequence[str] = ()) -> str:
     path = os.path.abspath(path)
     here = path if os.path.isdir(path) else os.path.dirname(path)
     marked = _marked_ancestor(here) or _app_ancestor(here)
+    installed = _installed_top(here)
+    if installed is not None and (marked is None or installed.startswith(os.path.join(marked, ""))):
+        return installed  # ``site-packages/pydantic``: that package, not the checkout above the venv
     if marked is not None:
         return marked
     best = None
@@ -162,6 +165,26 @@ def find_root(path: str, fallbacks: Sequence[str] = ()) -> str:
             if best is None or len(base) < len(best):
                 best = base
     return best or here
+
+
+#: Folders that hold installed code: a file below one belongs to the package it is in there.
+INSTALLED_FOLDERS = frozenset(("site-packages", "dist-packages", "__pypackages__", "node_modules"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _installed_top(folder: str) -> Optional[str]:
+    """The top-level package (or the folder itself) of a folder inside installed code, else None:
+    the listing skips those folders, so an ancestor's project never holds the file, and every
+    file checked would start an analysis of the whole checkout again (a pyenv or a venv inside
+    a git clone)."""
+    child = None
+    while True:
+        if os.path.basename(folder) in INSTALLED_FOLDERS:
+            return child or folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        child, folder = folder, parent
 
 
 #: Files at the top of an application deployed without packaging metadata.
@@ -559,7 +582,8 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
           sources: Optional[Dict[str, bytes]] = None, jobs: int = 1,
           progress: Optional[Callable[[str, int, int], None]] = None,
           dedupe_links: bool = False, keep_sources: bool = False,
-          reuse: Optional[ProjectResult] = None, cache: "Union[bool, str]" = False) -> ProjectResult:
+          reuse: Optional[ProjectResult] = None, cache: "Union[bool, str]" = False,
+          added: Sequence[str] = ()) -> ProjectResult:
     """Index the Python files under ``root`` (plus ``extra_files``) and detect.
 
     ``sources`` replaces files' contents (stdin, and the fixer checking its output before
@@ -569,13 +593,15 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
     keeps the bytes each module was parsed from in ``result.sources``. ``reuse``: an earlier
     result with the same settings whose reads and summaries stand for the files that ``sources``
     does not change (the fixer re-analysing its rewrite reads and parses only what it rewrote).
+    ``added``: files to analyse beside ``reuse``'s (flake8 given a file the listing skips).
     ``cache``: keep and reuse the analysis on disk (``cache.py``): True for the default folder,
     a path for that folder; never with ``sources``, ``reuse`` or ``keep_sources``."""
     result = ProjectResult(root=root, stated_version=settings.redis_version)
     if reuse is not None:  # the same tree again: its files were listed and filtered already
         files = list(reuse.files)
         result.errors.update((p, e) for p, e in reuse.errors.items() if os.path.isdir(p))
-        extras: List[str] = []
+        extras: List[str] = [os.path.abspath(e) for e in added if not reuse.has_file(os.path.abspath(e))]
+        files.extend(extras)
     else:
         files, extras = _list_files(root, settings, extra_files, dedupe_links, result)
     result.files = files
@@ -691,14 +717,18 @@ def _build(result: ProjectResult, files: List[str], job: _Job, workers, progress
     by_name = {name: path for path, (name, _) in modules.items()}
     from .detect import detect
     from .index import ModuleNames, Project
+    from .reach import Reach
 
     names = ModuleNames(by_name, packages_of(modules))
-    batch = select_modules(modules, seeds, imports, apps, names)
+    reach = Reach(names, by_name, imports, modules, seeds)
+    starts = seed_set.union(apps)
+    batch = [p for p in readable if p in starts]
     parsed: Dict[str, ModuleSummary] = {}
-    for hop in range(FORWARD_HOPS + 1):
+    selected: List[ModuleSummary] = []
+    hop, stage = 0, "parsing"
+    while True:
         chosen = [(path, modules[path]) for path in batch]
         fresh: List[ModuleSummary] = []
-        stage = "parsing" if not hop else f"parsing (context {hop})"
         again = {p: old_summaries[p] for p, _ in chosen if p in old_summaries}
         todo = [item for item in chosen if item[0] not in again]
         done = dict(zip((p for p, _ in todo), workers.map(_summarize, todo, reporter(progress, stage, len(todo)))))
@@ -713,8 +743,16 @@ def _build(result: ProjectResult, files: List[str], job: _Job, workers, progress
                     result.sources[path] = data
                 parsed[path] = result.summaries[path] = summary
                 fresh.append(summary)
+        if not hop:  # what imports a name that reaches a client, until nothing new does
+            selected += fresh
+            batch = reach.to_parse(reach.add(fresh), lambda p: p in parsed or p in result.errors)
+            if batch:
+                continue
+            fresh = selected
         if hop == FORWARD_HOPS:
             break
+        hop += 1
+        stage = f"parsing (context {hop})"
         batch = [p for p in forward_targets(fresh, parsed, names, by_name) if p not in result.errors]
         if not batch:
             break
@@ -822,9 +860,13 @@ def project_for(path: str, settings: Settings, fallbacks: Sequence[str] = (),
     apath = os.path.abspath(path)
     if not result.has_file(apath) and not (not settings.include_tests and is_test_file(os.path.relpath(apath, root))):
         key = (root, settings, (apath,))
-        result = _CACHE.get(key)
-        if result is None:
-            result = _CACHE[key] = build(root, settings, [apath], cache=cache)
+        base, result = result, _CACHE.get(key)
+        if result is None:  # a file the listing skips (excluded, say): read it alone, with the rest
+            if base.cached or not base.scans:  # as read: nothing to reuse in this process
+                result = build(root, settings, [apath], cache=cache)
+            else:
+                result = build(root, settings, reuse=base, added=[apath])
+            _CACHE[key] = result
     return result
 
 
