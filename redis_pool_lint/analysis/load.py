@@ -13,7 +13,7 @@ import re
 import stat
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from .cache import Fingerprint, Store, all_unchanged, fingerprint, now_ns, store_for, unchanged
 from .resolve import LIBRARIES, resolve_relative
@@ -420,34 +420,6 @@ FORWARD_HOPS = 2
 
 def packages_of(files: Dict[str, Tuple[str, bool]]) -> List[str]:
     return [name for name, is_package in files.values() if is_package]
-
-
-def select_modules(files: Dict[str, Tuple[str, bool]], seeds: Iterable[str],
-                   imports: Dict[str, List[str]], also: Iterable[str] = (),
-                   names: Optional[ModuleNames] = None) -> List[str]:
-    """Files to parse first: the seeds and every module that imports one, transitively (the
-    modules a finding can be in), plus ``also`` (app constructions)."""
-    by_name = {name: path for path, (name, _) in files.items()}
-    if names is None:
-        from .index import ModuleNames
-
-        names = ModuleNames(by_name, packages_of(files))
-    users: Dict[str, set] = {}
-    for path, found in imports.items():
-        near = files[path][0]
-        for dotted_name in found:
-            target = names.find(dotted_name, near)
-            if target is not None and by_name[target] != path:
-                users.setdefault(by_name[target], set()).add(path)
-    relevant = set(seeds)
-    stack = list(relevant)
-    while stack:
-        for user in users.get(stack.pop(), ()):
-            if user not in relevant:
-                relevant.add(user)
-                stack.append(user)
-    selected = relevant | set(also)
-    return [p for p in files if p in selected]
 
 
 def referenced(summary: ModuleSummary) -> Iterator[str]:

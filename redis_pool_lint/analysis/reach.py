@@ -11,6 +11,7 @@ finding nor feed one: every parsed module's references are still followed (``for
 """
 from __future__ import annotations
 
+import itertools
 from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 from .index import LIBRARIES, ModuleNames
@@ -121,34 +122,18 @@ class Reach:
         return False, None
 
     def _function_reaches(self, fn: Function, near: str) -> Tuple[bool, Set[str]]:
-        if fn.sites:
-            return True, set()
-        waits: Set[str] = set()
-        origins = [c.origin for c in fn.closes if c.origin[0] != "param" or c.method in PARAM_CLOSES]
-        origins += [c.origin for c in fn.commands if c.origin[0] != "param"]
-        origins += list(fn.returns)
-        for origin in origins:
-            if origin[0] == "param":
-                if origin in [c.origin for c in fn.closes]:
-                    return True, set()
-                continue
-            reached, wait = self._origin(origin, near)
-            if reached:
-                return True, set()
-            if wait:
-                waits.add(wait)
-        for ref in _refs(fn):
-            reached, wait = self.reaches(ref, near)
-            if reached:
-                return True, set()
-            if wait:
-                waits.add(wait)
-        return False, waits
+        closed = {c.origin for c in fn.closes}
+        if fn.sites or any(c.origin[0] == "param" and c.method in PARAM_CLOSES for c in fn.closes) \
+                or any(o[0] == "param" and o in closed for o in fn.returns):
+            return True, set()  # builds one, or ends (or hands back and ends) a client it is given
+        origins = [*closed, *(c.origin for c in fn.commands), *fn.returns]
+        return self._any_reaches([o for o in origins if o[0] != "param"], _refs(fn), near)
 
-    def _class_reaches(self, bases: List[str], near: str) -> Tuple[bool, Set[str]]:
+    def _any_reaches(self, origins: Iterable[Origin], quals: Iterable[str], near: str) -> Tuple[bool, Set[str]]:
+        """(whether any of ``origins`` or ``quals`` reaches a client, the modules to wait on if none)."""
         waits: Set[str] = set()
-        for base in bases:
-            reached, wait = self.reaches(base, near)
+        answers = itertools.chain((self._origin(o, near) for o in origins), (self.reaches(q, near) for q in quals))
+        for reached, wait in answers:
             if reached:
                 return True, set()
             if wait:
@@ -194,7 +179,7 @@ class Reach:
                 reached, wait = self.reaches(item[1], module)
                 waits = {wait} if wait else set()
             else:
-                reached, waits = self._class_reaches(item, module)
+                reached, waits = self._any_reaches((), item, module)
             if reached:
                 self._mark(module, qual, changed, passes=isinstance(item, tuple) and item[0] == "export")
                 queue += self.waiting.pop(module, [])  # what waits on this module looks again
