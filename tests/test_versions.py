@@ -11,6 +11,43 @@ from redis_pool_lint.analysis.versions import lower_bound, read_pins
 from conftest import ROOT
 
 
+UV_LOCK = """\
+version = 1
+requires-python = ">=3.11"
+
+[[package]]
+name = "celery"
+version = "5.4.0"
+source = { registry = "https://pypi.org/simple" }
+dependencies = [
+    { name = "redis" },
+]
+
+[package.optional-dependencies]
+redis = [
+    { name = "redis" },
+]
+
+[[package]]
+name = "redis"
+version = "5.2.1"
+source = { registry = "https://pypi.org/simple" }
+sdist = { url = "https://example.invalid/redis-5.2.1.tar.gz", hash = "sha256:00" }
+wheels = [
+    { url = "https://example.invalid/redis-5.2.1-py3-none-any.whl", hash = "sha256:00" },
+]
+
+[package.optional-dependencies]
+hiredis = [
+    { name = "hiredis" },
+]
+
+[[package]]
+name = "redis-om"
+version = "0.3.1"
+"""
+
+
 @pytest.mark.parametrize("files, expected", [
     ({"requirements.txt": "fastapi\nredis[hiredis]==4.5.4  # cache\n"}, (4, 5, 4)),
     ({"requirements/base.txt": "redis>=4.2,<5\n"}, (4, 2, 0)),
@@ -25,6 +62,9 @@ from conftest import ROOT
     ({"requirements.txt": "redis>=4\n",
       "poetry.lock": '[[package]]\nname = "redis"\nversion = "5.0.8"\n'}, (5, 0, 8)),
     ({"uv.lock": '[[package]]\nname = "redis"\nversion = "4.6.0"\n'}, (4, 6, 0)),
+    # a real lock's layout: other packages depend on redis, the table has sub-tables, CRLF
+    ({"uv.lock": UV_LOCK}, (5, 2, 1)),
+    ({"uv.lock": UV_LOCK.replace("\n", "\r\n")}, (5, 2, 1)),
     ({"Pipfile.lock": json.dumps({"default": {"redis": {"version": "==4.5.1"}}})}, (4, 5, 1)),
     # two files that disagree: the oldest, since the rewrite must run under each
     ({"requirements.txt": "redis==5.0.4\n", "backend/requirements.txt": "redis==4.5.4\n"}, (4, 5, 4)),

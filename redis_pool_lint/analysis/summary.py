@@ -728,7 +728,56 @@ def _fnmatch(name: str, pattern: str) -> bool:
     return fnmatch.fnmatchcase(name, pattern)
 
 
-class _ExprScanner(ast.NodeVisitor):
+def _returns(body: Sequence[ast.stmt]):
+    """Every ``return`` statement in ``body``, at any depth (only statements hold statements:
+    the expressions in between are not walked)."""
+    for stmt in body:
+        if isinstance(stmt, ast.Return):
+            yield stmt
+            continue
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            inner = getattr(stmt, name, None)
+            if inner:
+                for item in inner:
+                    if isinstance(item, ast.stmt):
+                        yield from _returns([item])
+                    else:  # an except handler, a match case: their bodies
+                        yield from _returns(item.body)
+
+
+#: nodes no visitor here looks into: contexts, operators and constants (``ast.NodeVisitor``
+#: visits each, through a deprecation check for constants)
+_LEAVES = (ast.expr_context, ast.operator, ast.boolop, ast.cmpop, ast.unaryop, ast.Constant)
+
+
+class _Visitor(ast.NodeVisitor):
+    """``ast.NodeVisitor`` with its method lookup kept per node class, and leaves skipped: the
+    summary walks every function of every module it parses, where the stdlib's lookup and field
+    iteration were most of its time."""
+
+    def visit(self, node: ast.AST):
+        try:
+            method = self._methods[node.__class__]
+        except AttributeError:
+            self._methods: Dict[type, object] = {}
+            return self.visit(node)
+        except KeyError:
+            method = self._methods[node.__class__] = getattr(
+                self, "visit_" + node.__class__.__name__, self.generic_visit)
+        return method(node)
+
+    def generic_visit(self, node: ast.AST) -> None:
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if value.__class__ is list:
+                for item in value:
+                    if isinstance(item, ast.AST) and not isinstance(item, _LEAVES):
+                        self.visit(item)
+            elif isinstance(value, ast.AST) and not isinstance(value, _LEAVES):
+                self.visit(value)
+
+
+class _ExprScanner(_Visitor):
     """Registrations made by expressions: Depends(), routes, middleware, lifespan=, on_startup."""
 
     def __init__(self, owner: _Summarizer, b: Bindings, fn: Optional[Function]) -> None:
@@ -855,7 +904,7 @@ class _ExprScanner(ast.NodeVisitor):
                 add(Registration("exception", ref, node.lineno, node.col_offset, owner))
 
 
-class _FunctionBody(ast.NodeVisitor):
+class _FunctionBody(_Visitor):
     """Walks one function body in order, tracking where local values come from."""
 
     def __init__(self, owner: _Summarizer, fn: Function, b: Bindings, node) -> None:
@@ -910,10 +959,14 @@ class _FunctionBody(ast.NodeVisitor):
                 and test.comparators[0].value is None and test.left.id in self.fn.params):
             guard = test.left.id
         self.none_guards.append(guard)
-        tested = {ast.dump(n) for n in ast.walk(test) if isinstance(n, (ast.Name, ast.Attribute))}
-        for ret in (n for stmt in node.body for n in ast.walk(stmt) if isinstance(n, ast.Return)):
+        tested = None
+        for ret in _returns(node.body):
             # ``if _client is not None: return _client`` then ``_client = Redis(...)``: built once
-            if isinstance(ret.value, (ast.Name, ast.Attribute)) and ast.dump(ret.value) in tested:
+            if not isinstance(ret.value, (ast.Name, ast.Attribute)):
+                continue
+            if tested is None:
+                tested = {ast.dump(n) for n in ast.walk(test) if isinstance(n, (ast.Name, ast.Attribute))}
+            if ast.dump(ret.value) in tested:
                 kept = self._store_of(ret.value)
                 if kept is not None and kept[0] != "local":
                     self.early_guards.add(kept)

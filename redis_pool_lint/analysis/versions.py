@@ -139,6 +139,23 @@ def _toml(text: str) -> dict:
         return {}
 
 
+_PACKAGE_HEADER = re.compile(r"^\[\[package\]\][ \t]*\r?$", re.M)
+_LIBRARY_NAME = re.compile(r"^name\s*=\s*[\"'](?:%s)[\"']" % "|".join(LIBRARIES), re.M | re.I)
+
+
+def _lock_packages(text: str) -> list:
+    """The ``[[package]]`` tables of a TOML lock file that name a client library: a large app's
+    lock (polar's ``uv.lock``) costs more to parse whole than the rest of the analysis."""
+    blocks = _PACKAGE_HEADER.split(text)
+    wanted = [block for block in blocks[1:] if _LIBRARY_NAME.search(block)]
+    if not wanted:
+        return []
+    packages = _toml("".join("[[package]]\n" + block for block in wanted)).get("package")
+    if packages is None:  # the tables do not stand alone (an unusual layout): read it whole
+        packages = _toml(text).get("package")
+    return packages if isinstance(packages, list) else []
+
+
 def _locked(name: str, text: str) -> Iterator[Tuple[str, str]]:
     """(library, exact version) from one lock file."""
     if name == "Pipfile.lock":
@@ -151,7 +168,7 @@ def _locked(name: str, text: str) -> Iterator[Tuple[str, str]]:
                 if isinstance(entry, dict) and isinstance(entry.get("version"), str):
                     yield lib.lower(), entry["version"].lstrip("=")
         return
-    for package in _toml(text).get("package", []) or []:
+    for package in _lock_packages(text):
         if isinstance(package, dict) and isinstance(package.get("name"), str) and isinstance(package.get("version"), str):
             yield package["name"].lower(), package["version"]
 
