@@ -114,3 +114,19 @@ def test_results_match_parsing_every_module(tmp_path, monkeypatch):
     parsed, everything = build(tmp_path)
     assert "app/orders.py" in parsed
     assert selected == everything
+
+
+def test_the_client_library_s_own_source_is_no_user_of_it(tmp_path):
+    """redis-py's modules import their own package: nothing there builds a client for an app."""
+    lib = tmp_path / "site-packages" / "redis"
+    (lib / "asyncio").mkdir(parents=True)
+    (lib / "__init__.py").write_text("from redis.client import Redis\n")
+    (lib / "client.py").write_text("from redis.connection import ConnectionPool\n\nclass Redis:\n    pass\n")
+    (lib / "connection.py").write_text("class ConnectionPool:\n    pass\n")
+    (lib / "asyncio" / "__init__.py").write_text("from redis.asyncio.client import Redis\n")
+    (lib / "asyncio" / "client.py").write_text("import redis\n\nclass Redis:\n    pass\n")
+    assert load.find_root(str(lib / "client.py")) == str(lib)
+    assert load.build(str(lib), load.Settings()).parsed == 0
+    (tmp_path / "pyproject.toml").touch()
+    (tmp_path / "app.py").write_text("import redis\n\nclient = redis.Redis()\n")
+    assert load.build(str(tmp_path), load.Settings()).parsed == 1  # an app importing it is one

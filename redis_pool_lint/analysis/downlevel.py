@@ -10,45 +10,51 @@ lose their type parameters, ``type X = Y`` becomes ``X = Y``, and f-strings a ol
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from typing import Optional
 
-import libcst as cst
 
+@functools.lru_cache(maxsize=None)
+def _downlevel():
+    """The libcst rewrite, defined on first use: importing libcst costs more than analysing a
+    small project, and the text rewrites (``_quick``) read most newer code without it."""
+    import libcst as cst
 
-class _Downlevel(cst.CSTTransformer):
-    def leave_ExceptHandler(self, original, updated):
-        return self._parenthesize(updated)
+    class _Downlevel(cst.CSTTransformer):
+        def leave_ExceptHandler(self, original, updated):
+            return self._parenthesize(updated)
 
-    def leave_ExceptStarHandler(self, original, updated):
-        return self._parenthesize(updated)
+        def leave_ExceptStarHandler(self, original, updated):
+            return self._parenthesize(updated)
 
-    @staticmethod
-    def _parenthesize(handler):
-        kind = handler.type
-        if isinstance(kind, cst.Tuple) and not kind.lpar:
-            return handler.with_changes(type=kind.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()]))
-        return handler
+        @staticmethod
+        def _parenthesize(handler):
+            kind = handler.type
+            if isinstance(kind, cst.Tuple) and not kind.lpar:
+                return handler.with_changes(type=kind.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()]))
+            return handler
 
-    def leave_FunctionDef(self, original, updated):
-        return updated.with_changes(type_parameters=None) if updated.type_parameters else updated
+        def leave_FunctionDef(self, original, updated):
+            return updated.with_changes(type_parameters=None) if updated.type_parameters else updated
 
-    def leave_ClassDef(self, original, updated):
-        return updated.with_changes(type_parameters=None) if updated.type_parameters else updated
+        def leave_ClassDef(self, original, updated):
+            return updated.with_changes(type_parameters=None) if updated.type_parameters else updated
 
-    def leave_TypeAlias(self, original, updated):
-        return cst.Assign(targets=[cst.AssignTarget(updated.name)], value=updated.value)
+        def leave_TypeAlias(self, original, updated):
+            return cst.Assign(targets=[cst.AssignTarget(updated.name)], value=updated.value)
 
-    def leave_FormattedString(self, original, updated):
-        return _placeholder(original)
+        def leave_FormattedString(self, original, updated):
+            return _placeholder(original)
 
-    def leave_TemplatedString(self, original, updated):  # libcst >= 1.8
-        return _placeholder(original)
+        def leave_TemplatedString(self, original, updated):  # libcst >= 1.8
+            return _placeholder(original)
 
+    def _placeholder(node: cst.CSTNode) -> cst.SimpleString:
+        lines = cst.Module(body=[]).code_for_node(node).count("\n")
+        return cst.SimpleString('"""' + "\n" * lines + '"""' if lines else '""')
 
-def _placeholder(node: cst.CSTNode) -> cst.SimpleString:
-    lines = cst.Module(body=[]).code_for_node(node).count("\n")
-    return cst.SimpleString('"""' + "\n" * lines + '"""' if lines else '""')
+    return cst, _Downlevel
 
 
 _EXCEPT = re.compile(rb"^([ \t]*except\*?[ \t]+)(?!\()([^:#\n]+?,[^:#\n]+?)([ \t]*:)", re.M)
@@ -87,8 +93,9 @@ def parse_newer(data: bytes, path: str) -> Optional[ast.Module]:
     if not shallow(data):
         return None  # too big or too deep for libcst's native parser to read safely
     try:
+        cst, transformer = _downlevel()
         module = cst.parse_module(data)
-        code = module.visit(_Downlevel()).code
+        code = module.visit(transformer()).code
         return ast.parse(code, filename=path, type_comments=False)
     except Exception:  # libcst refuses it too (a real syntax error), or the rewrite was not enough
         return None

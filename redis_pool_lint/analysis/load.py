@@ -33,6 +33,7 @@ LIBRARY_IMPORT = re.compile(rb"^(?:\xef\xbb\xbf)?[ \t]*(?:from|import)[ \t][^\n]
 STATE_CLOSE = re.compile(rb"\.state\.\w+\.(?:aclose|close|disconnect)\b|with[ \t][^\n:]*\.state\.\w+[ \t]*(?:as\b|:|,)")
 #: App constructions are always parsed (the fixer must see every candidate app), but do not
 #: pull in their importers.
+APP_WORDS = (b"FastAPI", b"Starlette", b"Litestar")
 APP_CALL = re.compile(rb"\b(?:FastAPI|Starlette|Litestar)[ \t]*\(")
 # An import statement: ``from`` base and names (in parentheses, whose comments may hold a
 # parenthesis, or on one line continued by backslashes), or the modules of a plain ``import``.
@@ -354,13 +355,30 @@ def describe_error(exc: BaseException, data: Optional[bytes] = None) -> str:
     return f"cannot read: {exc}"
 
 
+def _import_statements(data: bytes) -> "Iterator[re.Match[bytes]]":
+    """``IMPORT.finditer(data)``, tried only at the start of lines holding the word ``import``
+    (a statement's keyword is on its first line): the same matches at a fraction of the cost."""
+    end = 0
+    at = data.find(b"import")
+    while at != -1:
+        start = data.rfind(b"\n", 0, at) + 1
+        m = IMPORT.match(data, start) if start >= end else None
+        if m is not None:
+            yield m
+            end = m.end()
+        line_end = data.find(b"\n", at)
+        if line_end == -1:
+            return
+        at = data.find(b"import", max(line_end, end))
+
+
 def imported_names(data: bytes, module: str, is_package: bool) -> List[str]:
     """Dotted names a module may import (``from a import b`` gives ``a`` and ``a.b``), plus
     two markers the fixer reads: ``a.*`` for ``from a import *``, and ``a.b@x`` where a name
     that may be the module ``a.b`` is reachable as ``x`` (``import a.b`` gives ``a.b@a.b``,
     ``from a import b as x`` gives ``a.b@x``): other modules' ``x.attr`` reads its names."""
     out: List[str] = []
-    for m in IMPORT.finditer(data):
+    for m in _import_statements(data):
         base, names, plain = m.group(1), m.group(2), m.group(3)
         if plain is not None:
             for item in plain.replace(b"\\", b" ").split(b","):
@@ -507,14 +525,18 @@ def is_seed(data: bytes, root: str, path: str, factory_re: "Optional[re.Pattern[
     """A module the analysis starts from: it imports a client library (``import redis``, ``from
     redis.asyncio import Redis``, valkey, aioredis), names a configured client factory, or closes
     app state (``app.state.cache.close()``, whose Redis-ness only the lifespan knows). The word
-    alone is not enough: a settings module with a ``RedisDsn`` field builds nothing."""
+    alone is not enough: a settings module with a ``RedisDsn`` field builds nothing. A module of
+    the library itself (redis-py's source importing its own package) uses no client."""
     if (factory_re is not None and factory_re.search(data)) or STATE_CLOSE.search(data):
         return True
     if b"\r" in data:  # old Mac line endings: lines the regexes know
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     if not LIBRARY_IMPORT.search(data):
         return False
-    return any(name.split(".", 1)[0] in LIBRARIES for name in imported_names(data, *module_name(root, path)))
+    name, is_package = module_name(root, path)
+    own = name.split(".", 1)[0]
+    tops = {dotted.split(".", 1)[0] for dotted in imported_names(data, name, is_package)}
+    return any(top in LIBRARIES and top != own for top in tops)
 
 
 def _links(job: _Job, path: str) -> "Tuple[Tuple[str, bool], List[str], bool]":
@@ -524,7 +546,8 @@ def _links(job: _Job, path: str) -> "Tuple[Tuple[str, bool], List[str], bool]":
         data = job.read(path)
     except OSError:
         return name, [], False
-    return name, imported_names(data, *name), b"(" in data and bool(APP_CALL.search(data))
+    app = any(word in data for word in APP_WORDS) and bool(APP_CALL.search(data))
+    return name, imported_names(data, *name), app
 
 
 def _summarize(job: _Job, item: "Tuple[str, Tuple[str, bool]]") -> "Tuple[ModuleSummary, bytes] | ParseError":
