@@ -55,8 +55,9 @@ def test_flake8_on_an_installed_package_sees_it_whole(tmp_path):
 
 
 def test_excluded_files_reuse_the_project_read(tmp_path, monkeypatch):
-    """A file the listing skips (excluded) but flake8 is given is analysed with the project, and
-    the next such file reads only itself, not the whole project again."""
+    """A file the listing skips (excluded) but flake8 is given is analysed with the project and
+    the other skipped files of its folder, read once: the next of them reads nothing, and none
+    makes the whole project be read again."""
     (tmp_path / "pyproject.toml").touch()
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").touch()
@@ -76,4 +77,21 @@ def test_excluded_files_reuse_the_project_read(tmp_path, monkeypatch):
         load.clear_cache()
     assert [f.code for f in one.findings[str(tmp_path / "build" / "one.py")]] == ["RPL101"]
     assert sorted(f.code for f in two.findings[str(tmp_path / "build" / "two.py")]) == ["RPL101", "RPL102"]
-    assert scanned[before:] == [str(tmp_path / "build" / "two.py")]
+    assert {str(tmp_path / "build" / n) for n in ("one.py", "two.py")} <= set(scanned[:before])
+    assert scanned[before:] == []
+
+
+def test_a_build_folder_inside_a_package_is_source(tmp_path):
+    """``build``, ``dist`` and ``env`` are skipped as tool output, but not inside a package
+    (``app/features/build/``, a namespace package under ``app.features``): flake8 checks those."""
+    (tmp_path / "pyproject.toml").touch()
+    (tmp_path / "build" / "lib").mkdir(parents=True)
+    (tmp_path / "build" / "lib" / "copy.py").write_text(USER)
+    features = tmp_path / "app" / "features"
+    (features / "build").mkdir(parents=True)
+    (tmp_path / "app" / "__init__.py").touch()
+    (features / "__init__.py").touch()
+    (features / "build" / "routes.py").write_text(USER)
+    files = load.iter_python_files(str(tmp_path), load.Settings())
+    assert str(features / "build" / "routes.py") in files
+    assert str(tmp_path / "build" / "lib" / "copy.py") not in files

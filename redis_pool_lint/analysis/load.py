@@ -47,10 +47,13 @@ COMMENT = re.compile(rb"#[^\n]*")
 ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", "tox.ini", ".flake8", ".git")
 DEFAULT_EXCLUDE = (
     ".git", ".hg", ".svn", ".bzr", "CVS", "__pycache__", ".tox", ".nox", ".eggs", "*.egg",
-    "*.egg-info", ".venv", "venv", ".env", "env", "site-packages", "node_modules", "build",
-    "dist", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".cache", "__pypackages__",
-    ".redis_pool_lint_cache",
+    "*.egg-info", ".venv", "venv", ".env", "site-packages", "node_modules", ".mypy_cache",
+    ".pytest_cache", ".ruff_cache", ".cache", "__pypackages__", ".redis_pool_lint_cache",
 )
+#: Folders skipped unless they are or sit in a package: a setuptools ``build/`` or a virtual
+#: environment named ``env`` is not source, ``app/features/build/`` (in the package
+#: ``app.features``) is, and flake8 checks it
+OUTPUT_FOLDERS = frozenset(("build", "dist", "env"))
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,11 @@ def _excluded(name: str, full: str, patterns: Tuple[str, ...]) -> bool:
     return bool((name_re and name_re.match(name)) or (path_re and path_re.match(full)))
 
 
+def _in_package(folder: str) -> bool:
+    """A package, or a folder inside one (a namespace package's ``build/``): source, not output."""
+    return any(os.path.isfile(os.path.join(f, "__init__.py")) for f in (folder, os.path.dirname(folder)))
+
+
 def iter_python_files(root: str, settings: Settings, nested_projects: bool = True,
                       unreadable: Optional[List[Tuple[str, str]]] = None) -> List[str]:
     """Python files under ``root``, skipping excluded folders and virtual environments
@@ -236,7 +244,8 @@ def iter_python_files(root: str, settings: Settings, nested_projects: bool = Tru
             if "pyvenv.cfg" in names or (not nested_projects and not names.isdisjoint(ROOT_MARKERS)):
                 dirnames[:] = []
                 continue
-        dirnames[:] = sorted(d for d in dirnames if not _excluded(d, os.path.join(dirpath, d), patterns))
+        dirnames[:] = sorted(d for d in dirnames if not _excluded(d, os.path.join(dirpath, d), patterns)
+                             and not (d in OUTPUT_FOLDERS and not _in_package(os.path.join(dirpath, d))))
         base = os.path.abspath(dirpath)
         for f in sorted(filenames):
             if f.endswith(".py"):
@@ -853,16 +862,29 @@ def project_for(path: str, settings: Settings, fallbacks: Sequence[str] = (),
     if result is None:
         result = _CACHE[key] = build(root, settings, cache=cache)
     apath = os.path.abspath(path)
-    if not result.has_file(apath) and not (not settings.include_tests and is_test_file(os.path.relpath(apath, root))):
-        key = (root, settings, (apath,))
+    if not result.has_file(apath) and not _skipped_test(apath, root, settings):
+        # a file the listing skips (excluded, say): read with the rest, and with the other such
+        # files of its folder, which flake8 is about to hand over too
+        folder = os.path.dirname(apath)
+        key = (root, settings, (folder,))
         base, result = result, _CACHE.get(key)
-        if result is None:  # a file the listing skips (excluded, say): read it alone, with the rest
+        if result is None or not result.has_file(apath):
+            try:
+                names = sorted(os.listdir(folder))
+            except OSError:
+                names = []
+            added = {apath} | {os.path.join(folder, n) for n in names if n.endswith(".py")}
+            added = sorted(p for p in added if p == apath or (not base.has_file(p) and not _skipped_test(p, root, settings)))
             if base.cached or not base.scans:  # as read: nothing to reuse in this process
-                result = build(root, settings, [apath], cache=cache)
+                result = build(root, settings, added, cache=cache)
             else:
-                result = build(root, settings, reuse=base, added=[apath])
+                result = build(root, settings, reuse=base, added=added)
             _CACHE[key] = result
     return result
+
+
+def _skipped_test(path: str, root: str, settings: Settings) -> bool:
+    return not settings.include_tests and is_test_file(os.path.relpath(path, root))
 
 
 def clear_cache() -> None:
