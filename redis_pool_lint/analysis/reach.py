@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from .index import LIBRARIES, ModuleNames
-from .resolve import classify
+from .resolve import Ctor, classify
 from .summary import Function, ModuleSummary, Origin
 
 NONE, HANDS, EFFECT = 0, 1, 2
@@ -71,7 +71,7 @@ class Reach:
         self.members: Dict[str, int] = {}
         #: module -> items whose level may rise when it gains one: (qual, id) -> (module, qual, item)
         self.waiting: Dict[str, Dict[Tuple[str, int], Tuple[str, str, object]]] = {}
-        self.state_ctors: Dict[str, object] = {}  # app state attributes some parsed module fills with a client
+        self.state_ctors: Dict[str, Ctor] = {}  # app state attributes some parsed module fills with a client
         self._owners: Dict[Tuple[str, str], Optional[Tuple[str, str]]] = {}
         self._types: Dict[Tuple[str, str], bool] = {}
         #: module -> [(user path, attribute or "" for the module itself)]
@@ -162,7 +162,7 @@ class Reach:
         if kind == "state":  # as the detector tells a client kept on app state
             attr = origin[1] if len(origin) > 1 else ""
             ctor = self.state_ctors.get(attr)
-            if command and ctor is not None and getattr(ctor, "flavor", "sync") != "sync":
+            if command and ctor is not None and ctor.flavor != "sync":
                 return NONE, None
             return (HANDS if ctor is not None or any(w in attr.lower() for w in ("redis", "valkey")) else NONE), None
         if kind in ("global", "call") and len(origin) > 1:

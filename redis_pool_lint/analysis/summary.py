@@ -758,7 +758,7 @@ class _Visitor(ast.NodeVisitor):
     def visit(self, node: ast.AST):
         try:
             method = self._methods[node.__class__]
-        except AttributeError:
+        except AttributeError:  # the first node: the table is per instance (``visit_Attribute`` may be)
             self._methods: Dict[type, object] = {}
             return self.visit(node)
         except KeyError:
