@@ -259,7 +259,8 @@ async def rate_limit(request: Request, call_next):
         "it. A factory that only builds and returns one is reported where request-scope code "
         "calls it, with the caller's code (RPL101 in a handler, RPL103 in a dependency, RPL104 in "
         "middleware, this one in a helper): the message names the call chain, the factory and "
-        "where it builds.",
+        "where it builds. A helper that builds its own client only under `if request is None:` "
+        "is flagged when a request-scope caller leaves the request out.",
         why="The client is still built once per request, only further from the handler, where "
         "reviews miss it.",
         example="""\
@@ -283,7 +284,9 @@ async def profile(user_id: int, request: Request):
 """,
         fix_safety="Safe when the helper only builds and returns a client and its request-scope "
         "callers are handlers, dependencies or middleware: those calls become the shared client "
-        "and the helper stays as it is for its other callers (a CLI, a worker). Otherwise no fix "
+        "and the helper stays as it is for its other callers (a CLI, a worker). A helper that "
+        "uses the client it builds gains `request: Optional[Request] = None`, takes the shared "
+        "client when given one, and its request-scope callers pass `request=`. Otherwise no fix "
         "is offered, and the finding says why.",
     ),
     Rule(

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import FIXTURES, run_tool
-from faults import census, changing_files, env, full_run_seconds, make_tree, run_and_signal
+from faults import FIX, FIXABLE, census, changing_files, env, full_run_seconds, make_tree, run_and_signal
 
 #: small enough for the test suite, and with the three cases that rewrite two files at once
 CASES = ["factory_cli", "helper_cli", "on_event", "routers", "seed_from_pool", "websocket"]
@@ -93,6 +93,60 @@ def test_sigkill_between_the_renames_of_one_project(tmp_path):
     assert run_tool("check", ".", cwd=work).returncode == 0
     for path in (work / "routers_0").rglob("*.py"):
         compile(path.read_bytes(), str(path), "exec")
+
+
+#: the fix cases that rewrite more than one file: a SIGKILL can fall between their renames
+MULTI_FILE = [case for case in FIXABLE if sum(
+    1 for p in (FIX / case / "before").rglob("*")
+    if p.is_file() and p.read_bytes() != (FIX / case / "after" / p.relative_to(FIX / case / "before")).read_bytes()) > 1]
+
+DIE_AFTER_RENAME = (
+    "import os, signal, sys\n"
+    "from redis_pool_lint.fix import write\n"
+    "real, done = write.os.replace, []\n"
+    "def replace(src, dst):\n"
+    "    real(src, dst)\n"
+    "    done.append(dst)\n"
+    "    sys.stderr.write('renamed ' + os.path.basename(dst) + '\\n')\n"
+    "    if len(done) == int(os.environ['RPL_DIE_AFTER']):\n"
+    "        os.kill(os.getpid(), signal.SIGKILL)\n"
+    "write.os.replace = replace\n"
+    "from redis_pool_lint.cli import main\n"
+    "sys.exit(main(['fix', '.']))\n"
+)
+
+
+@pytest.mark.parametrize("case", MULTI_FILE)
+def test_the_next_run_finishes_what_a_killed_one_began(tmp_path, case):
+    """Killed after each rename but the last, the next run sees its own half-written fix (the
+    lifespan already built, a helper already guarded) and ends exactly where one run would."""
+    assert len(MULTI_FILE) >= 4, MULTI_FILE
+    changed = len([rel for rel, (b, f) in make_tree(tmp_path / "probe", [case]).items() if b != f])
+    for k in range(1, changed):
+        work = tmp_path / f"k{k}"
+        expect = make_tree(work, [case])
+        died = subprocess.run([sys.executable, "-c", DIE_AFTER_RENAME], cwd=work / f"{case}_0", capture_output=True,
+                              text=True, env={**env(), "RPL_DIE_AFTER": str(k)}, timeout=300)
+        assert died.returncode == -signal.SIGKILL, died.stderr
+        half = census(work, expect)
+        assert half.ok and half.as_fixed == k, half
+        again = subprocess.run([sys.executable, "-m", "redis_pool_lint", "fix", "."], cwd=work, capture_output=True,
+                               text=True, env=env(), timeout=300)
+        assert again.returncode == 1 and "Traceback" not in again.stderr, again.stderr
+        done = census(work, expect)
+        assert done.ok and done.as_before == 0 and not done.temps, (case, k, done, again.stderr)
+
+
+def test_a_helper_is_written_before_the_callers_that_pass_it_the_request(tmp_path):
+    """``bump(key, request=request)`` written before ``bump`` takes ``request`` would raise
+    TypeError on every request until the next run: the helper's file goes first (until a
+    caller passes the request, it builds its own client as before)."""
+    expect = make_tree(tmp_path, ["helper_uses_client"])
+    died = subprocess.run([sys.executable, "-c", DIE_AFTER_RENAME], cwd=tmp_path / "helper_uses_client_0",
+                          capture_output=True, text=True, env={**env(), "RPL_DIE_AFTER": "1"}, timeout=300)
+    assert "renamed counters.py" in died.stderr.splitlines(), died.stderr
+    assert census(tmp_path, expect).as_fixed == 1
+    assert run_tool("check", ".", cwd=tmp_path).returncode == 1  # the caller not passing it is found
 
 
 def test_two_fix_runs_at_once(tmp_path):

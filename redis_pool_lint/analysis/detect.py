@@ -233,7 +233,7 @@ class _Detector:
         for i, site in reversed(list(enumerate(fn.sites))):
             if self.lazy_singleton(fn, site):
                 continue
-            if site.none_guard and fn.param_types.get(site.none_guard, "").rsplit(".", 1)[-1] in REQUEST_CLASSES:
+            if self._outside_request(fn, site.none_guard) and self.callers_pass(fn, site.none_guard):
                 continue  # `if request is None:` runs only when called outside a request
             if self.owns_shared_pool(fn, site):
                 closes = [c for c in fn.closes if c.origin == ("site", str(i))]
@@ -367,6 +367,16 @@ class _Detector:
                     if ctor is not None and ctor.flavor == "async" and self._has_aclose(ctor.library):
                         self.emit("RPL203", mod, close.line, close.col, f" (`{close.text}.close()`)", fn)
                         break
+
+    def callers_pass(self, fn: Function, param: str) -> bool:
+        """Every request-scope call of ``fn`` passes ``param`` (by name, by position, or maybe
+        through ``*args``): a caller that leaves it out runs the ``is None`` branch per request."""
+        index = fn.params.index(param) - (1 if fn.binds_self else 0) if param in fn.params else -1
+        for qual, line, col in self.p.callers_in_scope().get(fn.qualname, ()):
+            count, keywords = self.p.functions[qual][1].call_args.get((line, col), (0, ()))
+            if not (count < 0 or param in keywords or 0 <= index < count):
+                return False
+        return True
 
     @staticmethod
     def _outside_request(fn: Function, guard: Optional[str]) -> bool:

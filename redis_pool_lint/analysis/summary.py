@@ -147,6 +147,9 @@ class Function:
     calls: List[Tuple[str, int]] = field(default_factory=list)
     #: the same calls with their column: (callee, line, col)
     call_sites: List[Tuple[str, int, int]] = field(default_factory=list)
+    #: what those calls pass, when they pass anything: (line, col) -> (positional count, keyword
+    #: names); -1 positional for ``*args``/``**kw`` (may pass anything)
+    call_args: Dict[Tuple[int, int], Tuple[int, Tuple[str, ...]]] = field(default_factory=dict)
     sites: List[Site] = field(default_factory=list)
     closes: List[Close] = field(default_factory=list)
     commands: List[Command] = field(default_factory=list)
@@ -1275,6 +1278,10 @@ class _FunctionBody(_Visitor):
                         self.fn.class_args.append((callee, ref))
             self.fn.calls.append((callee, node.lineno))
             self.fn.call_sites.append((callee, node.lineno, node.col_offset))
+            if node.args or node.keywords:
+                star = any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords)
+                self.fn.call_args[(node.lineno, node.col_offset)] = (
+                    -1 if star else len(node.args), tuple(k.arg for k in node.keywords if k.arg))
             for attrs in self.guard_attrs:
                 self.fn.guarded_calls.extend((callee, attr) for attr in attrs)
 

@@ -94,9 +94,7 @@ def fix_project(root: str, settings: Settings, options: Options, files: Optional
     with project_lock(root) if write else contextlib.nullcontext():
         outcome = _fix(root, settings, options, files or [], sources or {}, jobs, progress, format)
         if write and outcome.new and not outcome.error:
-            # The module that builds the shared client first: a run stopped half way by SIGKILL
-            # leaves request code still building its own client, never using one not built yet.
-            order = sorted(outcome.new, key=lambda p: (not _builds_client(outcome.plan.edits.get(p)), p))
+            order = sorted(outcome.new, key=lambda p: (_write_rank(outcome.plan.edits.get(p)), p))
             outcome.problems = commit(root, {p: outcome.new[p] for p in order}, outcome.old)
             if outcome.problems:
                 outcome.error = f"{root}: not fixed: the project cannot be written safely; nothing written"
@@ -104,8 +102,22 @@ def fix_project(root: str, settings: Settings, options: Options, files: Optional
     return outcome
 
 
-def _builds_client(edits: Optional[FileEdits]) -> bool:
-    return edits is not None and bool(edits.app_call or edits.new_lifespan or edits.merge_lifespan)
+def _write_rank(edits: Optional[FileEdits]) -> int:
+    """Where a file goes in the order of the renames, so that a run stopped between two of them
+    by SIGKILL leaves a project that runs (and that the next run finishes):
+
+    0. helpers that only gain an optional ``request`` and a guarded use of the shared client:
+       until a caller passes the request they build their own client, as before;
+    1. the module that builds the shared client (the lifespan);
+    2. the rest: request code that reads the shared client, and callers that pass ``request=``
+       to a helper that accepts it by now."""
+    if edits is None:
+        return 2
+    if edits.app_call or edits.new_lifespan or edits.merge_lifespan:
+        return 1
+    unconditional = (edits.replace_calls or edits.unwrap_withs or edits.add_kwargs or edits.state_keys
+                     or edits.guard_factories or not set(edits.add_params) <= edits.passed_by_callers)
+    return 0 if edits.add_params and not unconditional else 2
 
 
 def _rewrite(_: None, item: "Tuple[str, str, FileEdits, FrozenSet[str], Style]"
@@ -122,10 +134,16 @@ def _rewrite(_: None, item: "Tuple[str, str, FileEdits, FrozenSet[str], Style]"
 
 
 def planned_paths(result) -> List[str]:
-    """The files a plan may edit: those with findings, and the modules of the functions that
-    build what they report (a factory is reported at its callers, and rewritten where it is)."""
+    """The files a plan may edit: those with findings, the modules of the functions that
+    build what they report (a factory is reported at its callers, and rewritten where it is),
+    and those of the lifespans and startup handlers whose clients requests may reuse."""
     paths = dict.fromkeys(result.findings)
     functions = result.project.functions if result.project is not None else {}
+    if paths and result.project is not None:
+        starts = [q for kind, q, _, _ in result.project.startups if kind.startswith("startup")]
+        for qual in [*result.project.lifespans, *starts]:
+            if qual in functions:
+                paths.setdefault(functions[qual][0].path)
     for findings in result.findings.values():
         for f in findings:
             if f.function in functions:

@@ -95,7 +95,7 @@ class SharedClients:
         existing = self.singletons.get(key)
         if existing:
             return existing
-        same = self._built_at_startup(mod, site, ctor, args, kwargs)
+        same = self._built_at_startup(mod, site, ctor, args, kwargs, key)
         if same is not None:
             single = Singleton(same, key, lib, "", "", [], existing=True)
             self.singletons[key] = single
@@ -108,9 +108,13 @@ class SharedClients:
         self.singletons[key] = single
         return single
 
-    def _built_at_startup(self, mod: ModuleSummary, site: Site, ctor, args: str, kwargs: str) -> Optional[str]:
+    def _built_at_startup(self, mod: ModuleSummary, site: Site, ctor, args: str, kwargs: str,
+                          key: Tuple = ()) -> Optional[str]:
         """The ``app.state`` attribute of a client the lifespan or a startup handler already
-        builds the same way (same constructor, same arguments naming the same things)."""
+        builds the same way (same constructor, same arguments naming the same things), or builds
+        as this fixer would: over a blocking pool made from the same arguments. The second form
+        is what a run stopped between its writes leaves (the lifespan written, the request code
+        not yet), so the next run must see its own rewrite as the client to reuse."""
         if site.pool_origin is not None:
             return None
         wanted = {n: self.p.canonical(q, mod.name) for n, q in site.arg_names if q}
@@ -121,15 +125,33 @@ class SharedClients:
             smod, sfn = self.p.functions[qual]
             for other in sfn.sites:
                 attrs = [name for kind, name in other.stores if kind == "state"]
-                if not attrs or other.ctor != ctor or other.pool_origin is not None:
+                if not attrs or other.ctor.kind != "client" or other.ctor.library != ctor.library \
+                        or other.ctor.flavor != ctor.flavor:
                     continue
-                theirs = {n: self.p.canonical(q, smod.name) for n, q in other.arg_names if q}
-                if any(q is None for _, q in other.arg_names) or theirs != wanted:
+                built = other
+                if other.pool_origin is not None:  # the owned-pool template: compare its pool
+                    if key[:1] not in (("from_url",), ("init",)) or other.pool_origin[0] != "site":
+                        continue
+                    built = sfn.sites[int(other.pool_origin[1])]
+                    if not built.blocking_pool or built.ctor.method != ("from_url" if key[0] == "from_url" else "init"):
+                        continue
+                elif other.ctor != ctor:
+                    continue
+                theirs = {n: self.p.canonical(q, smod.name) for n, q in built.arg_names if q}
+                if any(q is None for _, q in built.arg_names) or theirs != wanted:
                     continue
                 try:
-                    same = self._call_source(smod, other) == (args, kwargs)
+                    source = self._call_source(smod, built)
                 except Skip:
                     continue
+                if built is other:
+                    same = source == (args, kwargs)
+                else:  # the pool may add the bound; every option the request gave is there as given
+                    given = key[3] if key[0] == "from_url" else key[2]
+                    theirs_kw, ours_kw = split_kwargs(source[1]), split_kwargs(given)
+                    same = (source[0] == (key[2] if key[0] == "from_url" else "")
+                            and all(theirs_kw.get(k) == v for k, v in ours_kw.items())
+                            and set(theirs_kw) - set(ours_kw) <= {"max_connections", "timeout"})
                 if same:
                     return attrs[0]
         return None

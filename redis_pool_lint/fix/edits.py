@@ -85,6 +85,8 @@ class FileEdits:
     guard_assigns: Dict[Tuple[int, int], str] = field(default_factory=dict)
     guard_closes: Set[Tuple[int, int]] = field(default_factory=set)
     add_kwargs: Dict[Tuple[int, int], Tuple[str, str]] = field(default_factory=dict)
+    #: def lines of helpers whose new ``request`` comes only from callers that pass it
+    passed_by_callers: Set[int] = field(default_factory=set)
     #: locals whose value moved into the lifespan: def line -> names to drop if now unread
     drop_unused: Dict[int, Set[str]] = field(default_factory=dict)
     module: str = ""

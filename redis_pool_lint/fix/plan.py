@@ -223,8 +223,10 @@ class Planner(SharedClients, HelperRewrites, LifespanBuilder):
         if found is None:
             raise Skip("construction not found")
         index, site = found
-        if f.role == "helper" and not any(REQUEST_TYPES.get(fn.param_types.get(p, "")) for p in fn.params):
-            return self._helper(mod, fn, index, site)  # else: its own request reaches the app
+        if f.role == "helper" and (site.none_guard or not any(REQUEST_TYPES.get(fn.param_types.get(p, ""))
+                                                              for p in fn.params)):
+            # else: its own request reaches the app (one under `if request is None:` does not)
+            return self._helper(mod, fn, index, site)
         if site.ctor.kind == "pool":
             if id(site) in self.pools_taken:
                 return
