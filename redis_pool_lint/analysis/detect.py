@@ -43,6 +43,14 @@ class Finding:
 Resolved = Tuple[str, object, object]  # ("site", fn, Site) | ("state", attr, ctor) | ("global", q, ctor)
 
 
+def passes(fn: Function, caller: Function, line: int, col: int, param: str) -> bool:
+    """``caller``'s call of ``fn`` at (line, col) passes ``param``: by name, by position, or
+    maybe through ``*args``/``**kw``."""
+    count, keywords = caller.call_args.get((line, col), (0, ()))
+    index = fn.params.index(param) - (1 if fn.binds_self else 0) if param in fn.params else -1
+    return count < 0 or param in keywords or 0 <= index < count
+
+
 def short(qual: str) -> str:
     """``app.routers.items.Service.__init__`` -> ``Service.__init__`` (no module, no <locals>)."""
     parts = [p.partition("@")[0] for p in qual.split(".") if p != "<locals>"]
@@ -369,14 +377,10 @@ class _Detector:
                         break
 
     def callers_pass(self, fn: Function, param: str) -> bool:
-        """Every request-scope call of ``fn`` passes ``param`` (by name, by position, or maybe
-        through ``*args``): a caller that leaves it out runs the ``is None`` branch per request."""
-        index = fn.params.index(param) - (1 if fn.binds_self else 0) if param in fn.params else -1
-        for qual, line, col in self.p.callers_in_scope().get(fn.qualname, ()):
-            count, keywords = self.p.functions[qual][1].call_args.get((line, col), (0, ()))
-            if not (count < 0 or param in keywords or 0 <= index < count):
-                return False
-        return True
+        """Every request-scope call of ``fn`` passes ``param``: a caller that leaves it out runs
+        the ``is None`` branch per request."""
+        return all(passes(fn, self.p.functions[qual][1], line, col, param)
+                   for qual, line, col in self.p.callers_in_scope().get(fn.qualname, ()))
 
     @staticmethod
     def _outside_request(fn: Function, guard: Optional[str]) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Optional, Tuple
 
-from ..analysis.detect import REQUEST_CLASSES
+from ..analysis.detect import REQUEST_CLASSES, passes
 from ..analysis.summary import Function, ModuleSummary, Site
 from .edits import CLOSES, Singleton, Skip
 
@@ -84,7 +84,8 @@ class HelperRewrites:
         closes = [c for c in fn.closes if c.origin == origin or (c.origin == ("local", target))]
         if any(c.method not in CLOSES for c in closes):
             raise Skip("the helper closes the client with `with`: pass the shared client down by hand")
-        guarded = site.none_guard == "request" and fn.param_types.get("request", "").rsplit(".", 1)[-1] in REQUEST_CLASSES
+        guard = site.none_guard  # ``if request is None:`` already: the parameter callers must pass
+        guarded = bool(guard) and fn.param_types.get(guard, "").rsplit(".", 1)[-1] in REQUEST_CLASSES
         if "request" in fn.params and not guarded:
             raise Skip("a parameter named `request` is in the way")
         inline = self._inlinable(fn, site)
@@ -108,7 +109,7 @@ class HelperRewrites:
         if guarded:
             # guarded already (this fix, stopped before it rewrote the callers, or by hand): the
             # shared client it takes must be the one built, and its callers pass the request
-            if self._state_read(mod, fn) != single.name:
+            if self._state_read(mod, fn, guard) != single.name:
                 raise Skip(f"`{fn.name}` reads another client than the one shared: pass the request down by hand")
         else:
             self._add_request_param(mod, fn, optional=True)
@@ -117,20 +118,22 @@ class HelperRewrites:
             edits.guard_closes.update((c.line, c.col) for c in closes)
             edits.passed_by_callers.add(fn.line)
         for cmod, caller, role, line, col in calls:
+            if guarded and passes(fn, caller, line, col, guard):
+                continue
             conn = self._connection(cmod, caller, role)
             if not conn.endswith(".app"):
                 raise Skip(f"no Request in `{caller.name}` to pass down")
-            self.plan.file(cmod.path).add_kwargs[(line, col)] = ("request", conn[: -len(".app")])
+            self.plan.file(cmod.path).add_kwargs[(line, col)] = (guard if guarded else "request", conn[: -len(".app")])
 
-    def _state_read(self, mod: ModuleSummary, fn: Function) -> Optional[str]:
-        """The one ``request.app.state.<name>`` the function reads, if one."""
+    def _state_read(self, mod: ModuleSummary, fn: Function, param: str) -> Optional[str]:
+        """The one ``<param>.app.state.<name>`` the function reads, if one."""
         import ast
 
         tree = ast.parse("".join(self._lines(mod.path)))
         names = {node.attr for top in ast.walk(tree)
                  if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef)) and top.lineno == fn.line
                  for node in ast.walk(top)
-                 if isinstance(node, ast.Attribute) and ast.unparse(node.value) == "request.app.state"}
+                 if isinstance(node, ast.Attribute) and ast.unparse(node.value) == f"{param}.app.state"}
         return next(iter(names)) if len(names) == 1 else None
 
     def _outside_callers(self, fn: Function) -> List[str]:
