@@ -1,6 +1,7 @@
 """``fix`` stopped at a random moment (SIGKILL, SIGINT) or run twice at once: every file is exactly
 as before or exactly as fixed (by hash), never truncated, and the next run finishes the job."""
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -163,3 +164,43 @@ def test_two_fix_runs_at_once(tmp_path):
     assert state.ok and state.as_before == 0 and not state.temps, state  # fixed, and fixed once
     changed = sorted(int(err.split("changed ")[1].split(" ")[0]) for _, err in outs)
     assert sum(changed) == sum(1 for b, f in expect.values() if b != f), outs
+
+
+PEEK_ROUTE = '''
+
+from fastapi import APIRouter
+
+router = APIRouter()
+
+
+@router.get("/peek/{key}")
+async def peek(key: str):
+    client = redis.from_url(REDIS_URL)
+    try:
+        return {"value": await client.get(key)}
+    finally:
+        await client.aclose()
+'''
+
+
+def test_a_helper_and_its_caller_in_a_cycle_are_finished_by_the_next_run(tmp_path):
+    """The helper's file also has a route that reads the shared client (so it must follow the
+    lifespan) and the lifespan's module calls the helper (so it must follow the helper): no
+    order fits. Killed between the two, the next run still ends where one run would."""
+    trees = {}
+    for name in ("whole", "killed"):
+        work = tmp_path / name
+        shutil.copytree(FIX / "helper_uses_client" / "before", work)
+        with open(work / "counters.py", "a") as fh:
+            fh.write(PEEK_ROUTE)
+        main = (work / "main.py").read_text()
+        main = main.replace("from counters import bump", "from counters import bump, router")
+        (work / "main.py").write_text(main.replace("app = FastAPI()", "app = FastAPI()\napp.include_router(router)"))
+        if name == "killed":
+            died = subprocess.run([sys.executable, "-c", DIE_AFTER_RENAME], cwd=work, capture_output=True, text=True,
+                                  env={**env(), "RPL_DIE_AFTER": "1"}, timeout=300)
+            assert died.returncode == -signal.SIGKILL, died.stderr
+        res = run_tool("fix", ".", cwd=work)
+        assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+        trees[name] = {p.name: p.read_bytes() for p in work.glob("*.py")}
+    assert trees["killed"] == trees["whole"]

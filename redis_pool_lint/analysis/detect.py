@@ -47,7 +47,7 @@ def passes(fn: Function, caller: Function, line: int, col: int, param: str) -> b
     """``caller``'s call of ``fn`` at (line, col) passes ``param``: by name, by position, or
     maybe through ``*args``/``**kw``."""
     count, keywords = caller.call_args.get((line, col), (0, ()))
-    index = fn.params.index(param) - (1 if fn.binds_self else 0) if param in fn.params else -1
+    index = fn.params.index(param) - (1 if fn.implicit_first else 0) if param in fn.params else -1
     return count < 0 or param in keywords or 0 <= index < count
 
 

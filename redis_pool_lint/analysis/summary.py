@@ -175,6 +175,8 @@ class Function:
     is_property: bool = False
     #: a method whose first parameter is the instance (not static, class method or ``__new__``)
     binds_self: bool = False
+    #: its first parameter is filled by the call itself (``self``, ``cls``, ``__new__``'s class)
+    implicit_first: bool = False
     #: locals assigned exactly once: name -> (span of the value, names the value reads)
     assigns: Dict[str, Optional[Tuple[Tuple[int, int, int, int], List[Tuple[str, Optional[str]]]]]] = \
         field(default_factory=dict)
@@ -572,6 +574,7 @@ class _Summarizer:
         kinds = {(dotted(d) or "").rsplit(".", 1)[-1] for d in node.decorator_list}
         if cls and all_args and "staticmethod" not in kinds:
             fn.param_types.setdefault(all_args[0].arg, cls)
+            fn.implicit_first = True
             fn.binds_self = "classmethod" not in kinds and node.name != "__new__" and cls in self.s.classes
         _FunctionBody(self, fn, local, node).run()
         # nested defs
@@ -1280,8 +1283,10 @@ class _FunctionBody(_Visitor):
             self.fn.call_sites.append((callee, node.lineno, node.col_offset))
             if node.args or node.keywords:
                 star = any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords)
-                self.fn.call_args[(node.lineno, node.col_offset)] = (
-                    -1 if star else len(node.args), tuple(k.arg for k in node.keywords if k.arg))
+                passed = (-1 if star else len(node.args), tuple(k.arg for k in node.keywords if k.arg))
+                at = (node.lineno, node.col_offset)
+                # ``f(a).g(b)``: both calls start at f; which passed what is unknown, so anything
+                self.fn.call_args[at] = passed if self.fn.call_args.get(at, passed) == passed else (-1, ())
             for attrs in self.guard_attrs:
                 self.fn.guarded_calls.extend((callee, attr) for attr in attrs)
 

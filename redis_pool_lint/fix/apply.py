@@ -94,7 +94,7 @@ def fix_project(root: str, settings: Settings, options: Options, files: Optional
     with project_lock(root) if write else contextlib.nullcontext():
         outcome = _fix(root, settings, options, files or [], sources or {}, jobs, progress, format)
         if write and outcome.new and not outcome.error:
-            order = sorted(outcome.new, key=lambda p: (_write_rank(outcome.plan.edits.get(p)), p))
+            order = sorted(outcome.new, key=lambda p: (*_write_rank(outcome.plan.edits.get(p)), p))
             outcome.problems = commit(root, {p: outcome.new[p] for p in order}, outcome.old)
             if outcome.problems:
                 outcome.error = f"{root}: not fixed: the project cannot be written safely; nothing written"
@@ -102,7 +102,7 @@ def fix_project(root: str, settings: Settings, options: Options, files: Optional
     return outcome
 
 
-def _write_rank(edits: Optional[FileEdits]) -> int:
+def _write_rank(edits: Optional[FileEdits]) -> Tuple[int, int]:
     """Where a file goes in the order of the renames, so that a run stopped between two of them
     by SIGKILL leaves a project that runs (and that the next run finishes):
 
@@ -110,14 +110,19 @@ def _write_rank(edits: Optional[FileEdits]) -> int:
        until a caller passes the request they build their own client, as before;
     1. the module that builds the shared client (the lifespan);
     2. the rest: request code that reads the shared client, and callers that pass ``request=``
-       to a helper that accepts it by now."""
+       to a helper that accepts it by now.
+
+    Within a group, files that add a parameter go before those that pass one. A helper that
+    reads the shared client itself and whose caller builds it (a cycle) cannot be ordered: a
+    SIGKILL between those two renames leaves calls that fail until the next run finishes."""
     if edits is None:
-        return 2
+        return 2, 1
+    within = 0 if edits.add_params and not edits.add_kwargs else 1
     if edits.app_call or edits.new_lifespan or edits.merge_lifespan:
-        return 1
+        return 1, within
     unconditional = (edits.replace_calls or edits.unwrap_withs or edits.add_kwargs or edits.state_keys
                      or edits.guard_factories or not set(edits.add_params) <= edits.passed_by_callers)
-    return 0 if edits.add_params and not unconditional else 2
+    return (0 if edits.add_params and not unconditional else 2), within
 
 
 def _rewrite(_: None, item: "Tuple[str, str, FileEdits, FrozenSet[str], Style]"

@@ -132,6 +132,8 @@ class SharedClients:
                 if other.pool_origin is not None:  # the owned-pool template: compare its pool
                     if key[:1] not in (("from_url",), ("init",)) or other.pool_origin[0] != "site":
                         continue
+                    if set(other.keywords) - {"connection_pool"}:
+                        continue  # options of the client itself (single_connection_client=...)
                     built = sfn.sites[int(other.pool_origin[1])]
                     if not built.blocking_pool or built.ctor.method != ("from_url" if key[0] == "from_url" else "init"):
                         continue

@@ -118,8 +118,8 @@ class HelperRewrites:
             edits.guard_closes.update((c.line, c.col) for c in closes)
             edits.passed_by_callers.add(fn.line)
         for cmod, caller, role, line, col in calls:
-            if guarded and passes(fn, caller, line, col, guard):
-                continue
+            if passes(fn, caller, line, col, guard if guarded else "request"):
+                continue  # passes it already (a run stopped after writing the caller, not the helper)
             conn = self._connection(cmod, caller, role)
             if not conn.endswith(".app"):
                 raise Skip(f"no Request in `{caller.name}` to pass down")
