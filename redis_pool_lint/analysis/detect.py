@@ -43,6 +43,12 @@ class Finding:
 Resolved = Tuple[str, object, object]  # ("site", fn, Site) | ("state", attr, ctor) | ("global", q, ctor)
 
 
+def outside_request(fn: Function, guard: Optional[str]) -> bool:
+    """Under ``if request is None:`` (``guard`` a Request parameter): runs only when called
+    outside a request, or by a request-scope caller that leaves the request out."""
+    return bool(guard) and fn.param_types.get(guard, "").rsplit(".", 1)[-1] in REQUEST_CLASSES
+
+
 def passes(fn: Function, caller: Function, line: int, col: int, param: str) -> bool:
     """``caller``'s call of ``fn`` at (line, col) passes ``param``: by name, by position, or
     maybe through ``*args``/``**kw``."""
@@ -241,7 +247,7 @@ class _Detector:
         for i, site in reversed(list(enumerate(fn.sites))):
             if self.lazy_singleton(fn, site):
                 continue
-            if self._outside_request(fn, site.none_guard) and self.callers_pass(fn, site.none_guard):
+            if outside_request(fn, site.none_guard) and self.callers_pass(fn, site.none_guard):
                 continue  # `if request is None:` runs only when called outside a request
             if self.owns_shared_pool(fn, site):
                 closes = [c for c in fn.closes if c.origin == ("site", str(i))]
@@ -348,7 +354,7 @@ class _Detector:
 
     def request_closes(self, mod, fn: Function) -> None:
         for close in fn.closes:
-            if close.origin[0] == "site" or close.method == "wait_closed" or self._outside_request(fn, close.none_guard):
+            if close.origin[0] == "site" or close.method == "wait_closed" or outside_request(fn, close.none_guard):
                 continue
             for kind, a, b in self.resolve(fn, close.origin):
                 if kind in ("state", "global"):
@@ -381,11 +387,6 @@ class _Detector:
         the ``is None`` branch per request."""
         return all(passes(fn, self.p.functions[qual][1], line, col, param)
                    for qual, line, col in self.p.callers_in_scope().get(fn.qualname, ()))
-
-    @staticmethod
-    def _outside_request(fn: Function, guard: Optional[str]) -> bool:
-        """Under ``if request is None:``: runs only when called outside a request."""
-        return bool(guard) and fn.param_types.get(guard, "").rsplit(".", 1)[-1] in REQUEST_CLASSES
 
     def _own_pool(self, fn: Function, site: Site) -> bool:
         """A long-lived object that builds a pool itself and hands out light clients over it (a

@@ -149,9 +149,9 @@ class SharedClients:
                 if built is other:
                     same = source == (args, kwargs)
                 else:  # the pool may add the bound; every option the request gave is there as given
-                    given = key[3] if key[0] == "from_url" else key[2]
+                    given_args, given = (key[2], key[3]) if key[0] == "from_url" else ("", key[2])
                     theirs_kw, ours_kw = split_kwargs(source[1]), split_kwargs(given)
-                    same = (source[0] == (key[2] if key[0] == "from_url" else "")
+                    same = (source[0] == given_args
                             and all(theirs_kw.get(k) == v for k, v in ours_kw.items())
                             and set(theirs_kw) - set(ours_kw) <= {"max_connections", "timeout"})
                 if same:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Optional, Tuple
 
-from ..analysis.detect import REQUEST_CLASSES, passes
+from ..analysis.detect import outside_request, passes
 from ..analysis.summary import Function, ModuleSummary, Site
 from .edits import CLOSES, Singleton, Skip
 
@@ -85,7 +85,7 @@ class HelperRewrites:
         if any(c.method not in CLOSES for c in closes):
             raise Skip("the helper closes the client with `with`: pass the shared client down by hand")
         guard = site.none_guard  # ``if request is None:`` already: the parameter callers must pass
-        guarded = bool(guard) and fn.param_types.get(guard, "").rsplit(".", 1)[-1] in REQUEST_CLASSES
+        guarded = outside_request(fn, guard)
         if "request" in fn.params and not guarded:
             raise Skip("a parameter named `request` is in the way")
         inline = self._inlinable(fn, site)
