@@ -59,6 +59,10 @@ class ModuleNames:
                     continue
                 self.suffixes.setdefault(suffix, []).append(name)
 
+    def may_find(self, dotted_name: str) -> bool:
+        """``find`` may answer for this name from some module (False: from none)."""
+        return dotted_name in self.exact or dotted_name in self.suffixes or dotted_name in self.inner
+
     def find(self, dotted_name: str, near: str) -> Optional[str]:
         if dotted_name in self.exact:
             return dotted_name

@@ -73,6 +73,7 @@ class Reach:
         self.waiting: Dict[str, Dict[Tuple[str, int], Tuple[str, str, object]]] = {}
         self.state_ctors: Dict[str, Ctor] = {}  # app state attributes some parsed module fills with a client
         self._owners: Dict[Tuple[str, str], Optional[Tuple[str, str]]] = {}
+        self._anywhere: Dict[str, Optional[Tuple[str, str]]] = {}  # owners that do not depend on ``near``
         self._types: Dict[Tuple[str, str], bool] = {}
         #: module -> [(user path, attribute or "" for the module itself)]
         self.users: Dict[str, List[Tuple[str, str]]] = {}
@@ -91,18 +92,30 @@ class Reach:
 
     def owner(self, qual: str, near: str) -> Optional[Tuple[str, str]]:
         """(project module, first attribute after it, "" for none) that ``qual`` names."""
+        if qual in self._anywhere:
+            return self._anywhere[qual]
         key = (qual, near)
         if key in self._owners:
             return self._owners[key]
         parts = qual.split(".")
         found = None
+        everywhere = True  # the answer holds wherever ``qual`` is read: no longer prefix depended on ``near``
         for end in range(len(parts), 0, -1):
-            module = self.names.find(".".join(parts[:end]), near)
-            if module is not None:
-                attr = parts[end] if end < len(parts) else ""
-                found = (module, "" if attr == "*" else attr)
-                break
-        self._owners[key] = found
+            prefix = ".".join(parts[:end])
+            if not self.names.may_find(prefix):
+                continue
+            module = self.names.find(prefix, near)
+            if module is None:
+                everywhere = False
+                continue
+            attr = parts[end] if end < len(parts) else ""
+            found = (module, "" if attr == "*" else attr)
+            everywhere = everywhere and module == prefix  # an exact name, not a suffix
+            break
+        if everywhere:  # ``sqlalchemy.orm.Session``, ``app.models.User``: one answer for every module
+            self._anywhere[qual] = found
+        else:
+            self._owners[key] = found
         return found
 
     def level(self, module: str, top: str) -> int:
