@@ -5,6 +5,7 @@ import subprocess
 import sys
 import threading
 
+import pytest
 from conftest import BAD, ROOT, run_flake8, run_tool
 from test_agreement import parse
 
@@ -245,3 +246,68 @@ def test_another_version_of_the_tool_reads_nothing_it_did_not_write(tmp_path, mo
     monkeypatch.setattr(cache, "code_version", lambda: "an upgrade")
     again = load.build(str(root), load.Settings(), cache=where)
     assert not again.cached and [f.code for f in again.findings[str(root / "routes.py")]] == ["RPL101"]
+
+
+def test_each_file_is_read_once_per_run(tmp_path, monkeypatch):
+    """The bytes the pre-filter fingerprints are the bytes the import scan reads and the parse
+    summarises: one read per file, so an edit during the run cannot split them."""
+    two_modules(tmp_path)
+    (tmp_path / "other.py").write_text("import os\n")
+    reads = []
+    real = load.read_stat
+    monkeypatch.setattr(load, "read_stat", lambda path: reads.append(path) or real(path))
+    monkeypatch.setattr(load, "read_source", lambda path: reads.append(path) or real(path)[0])
+    result = load.build(str(tmp_path), load.Settings())
+    assert [f.code for f in result.findings[str(tmp_path / "routes.py")]] == ["RPL101"]
+    assert result.parsed == 2
+    assert sorted(reads) == sorted(str(tmp_path / n) for n in ("deps.py", "routes.py", "other.py"))
+
+
+def test_a_library_call_leaves_the_cycle_collector_as_it_found_it(tmp_path):
+    """The collector is off during the analysis only; a program calling ``build`` keeps its own
+    setting, and nothing of its is frozen (only ``check`` and flake8, which end with the run)."""
+    import gc
+
+    two_modules(tmp_path)
+    frozen = gc.get_freeze_count()
+    assert gc.isenabled()
+    load.build(str(tmp_path), load.Settings())
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+    gc.disable()
+    try:
+        load.build(str(tmp_path), load.Settings())
+        assert not gc.isenabled() and gc.get_freeze_count() == frozen
+    finally:
+        gc.enable()
+
+
+def test_the_check_program_freezes_what_its_analysis_made(tmp_path):
+    """``redis-pool-lint check`` ends with its run: what the analysis made is frozen, not walked
+    again by the next collection; the findings are the same as from a call with arguments."""
+    two_modules(tmp_path)
+    code = ("import gc, sys\n"
+            "from redis_pool_lint.cli import main\n"
+            "sys.argv = ['redis-pool-lint', 'check', '--no-cache', '--exit-zero', '.']\n"
+            "main()\n"
+            "print(gc.get_freeze_count() > 0, gc.isenabled())\n")
+    res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": ROOT})
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[-1] == "True True"
+    shown = lines[:-1]
+    assert any("RPL101" in line for line in shown)
+    assert shown == run_tool("check", "--no-cache", "--exit-zero", ".", cwd=tmp_path).stdout.splitlines()
+
+
+@pytest.mark.parametrize("argv0, program", [
+    ("/venv/bin/flake8", True),  # the console script, pre-commit's hook
+    ("/venv/lib/python3.11/site-packages/flake8/__main__.py", True),  # python -m flake8
+    ("/venv/bin/pytest", False),  # a program that calls flake8's API and goes on
+    ("", False),
+])
+def test_the_plugin_freezes_only_in_a_flake8_program(monkeypatch, argv0, program):
+    from redis_pool_lint import plugin
+
+    monkeypatch.setattr(sys, "argv", [argv0])
+    assert plugin._flake8_program() is program

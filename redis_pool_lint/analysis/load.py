@@ -662,7 +662,7 @@ _ONE_SHOT = False
 
 
 def one_shot_process() -> None:
-    """Declare that this process ends after its run (the CLI, a flake8 run): what the analysis
+    """Declare that this process ends after its run (``check``, a flake8 run): what the analysis
     leaves alive then is kept out of the cycle collector (``gc.freeze``) instead of walked once
     more. A library caller building many projects in one process leaves it off."""
     global _ONE_SHOT
