@@ -633,17 +633,11 @@ def _tolerant_streams() -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """The program (``argv`` None: the process's own arguments, and it ends with the run) or a
-    call from Python with arguments of its own."""
     _tolerant_streams()
     parser = make_parser()
     try:
         args = parser.parse_args(argv)
         if args.command == "check":
-            if argv is None:  # not ``fix``: its rewrites come after the analysis, and may make cycles
-                from .analysis.load import one_shot_process
-
-                one_shot_process()
             return run_check(args)
         if args.command == "fix":
             return run_fix(args)

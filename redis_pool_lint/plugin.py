@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import os
-import sys
 from typing import Any, Iterator, Optional, Sequence, Tuple
 
 from . import __version__
@@ -103,10 +102,8 @@ class Plugin:
     def run(self) -> Iterator[Tuple[int, int, str, type]]:
         if self.filename in ("stdin", "-", None):
             return
-        from .analysis.load import build, find_root, one_shot_process, project_for
+        from .analysis.load import build, find_root, project_for
 
-        if _flake8_program():
-            one_shot_process()
         apath = os.path.abspath(self.filename)
         try:
             if _opt(self.options, "filenames") == ("-",):
@@ -128,14 +125,6 @@ class Plugin:
         for f in result.findings.get(apath, ()):
             if is_enabled(f.code, select, extend):
                 yield f.line, f.col, f.message, type(self)
-
-
-def _flake8_program() -> bool:
-    """This process is a flake8 run (``flake8``, ``python -m flake8``, pre-commit's hook), which
-    ends with it; not a program that calls flake8's API in a process that goes on."""
-    program = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    return program in ("flake8", "flake8.exe", "flake8-script.py") or \
-        sys.argv[0].replace(os.sep, "/").endswith("flake8/__main__.py")
 
 
 def _stated_version(options: Optional[Any]) -> Optional[str]:
