@@ -463,6 +463,8 @@ def run_fix(args: argparse.Namespace, out=sys.stdout, err=sys.stderr) -> int:
                                   write=not args.diff and not sources, sources=sources, jobs=args.jobs,
                                   progress=progress, format=args.format)
         except Exception as exc:  # a bug of ours: this project is left as it was, the run goes on
+            if interrupted(exc):
+                raise KeyboardInterrupt from exc
             err.write(f"redis-pool-lint: {os.path.relpath(root)}: not fixed, internal error "
                       f"({type(exc).__name__}: {' '.join(str(exc).split())}); nothing written\n")
             status = EXIT_ERROR
@@ -632,6 +634,18 @@ def _tolerant_streams() -> None:
             stream.reconfigure(errors="surrogateescape" if utf8 else "backslashreplace")
 
 
+
+def interrupted(exc: BaseException) -> bool:
+    """A Ctrl-C that Python wrapped on its way up: one during an import, say, arrives as
+    ``RuntimeError: Error calling __set_name__ ...`` whose cause is the KeyboardInterrupt."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     _tolerant_streams()
     parser = make_parser()
@@ -661,5 +675,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR
     except Exception as exc:  # never a traceback: one line, and a distinct exit code
+        if interrupted(exc):
+            sys.stderr.write("redis-pool-lint: interrupted\n")
+            return 130
         sys.stderr.write(f"redis-pool-lint: internal error: {type(exc).__name__}: {' '.join(str(exc).split())}\n")
         return EXIT_ERROR

@@ -112,7 +112,7 @@ class Plugin:
                 result = build(find_root(apath, [os.path.dirname(apath)]), self._analysis_settings(), [apath],
                                sources={apath: source})
             else:
-                result = project_for(self.filename, self._analysis_settings(), _opt(self.options, "filenames"),
+                result = project_for(apath, self._analysis_settings(), _opt(self.options, "filenames"),
                                      cache=self._cache())
         except (Exception, RecursionError) as exc:  # a traceback would stop flake8 for every file
             reason = f"{type(exc).__name__}: {exc}"

@@ -2,6 +2,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,17 @@ def run_flake8(*args, cwd=None, timeout=120):
         cwd=cwd, capture_output=True, text=True, timeout=timeout,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
+
+
+def start_in_turn(target, inside, first="first", second="second"):
+    """Start ``target(first)`` in a thread, and ``target(second)`` in another once the first has
+    set ``inside`` (two processes asking for one analysis, the second while the first is in it)."""
+    one = threading.Thread(target=target, args=(first,))
+    one.start()
+    assert inside.wait(10)
+    two = threading.Thread(target=target, args=(second,))
+    two.start()
+    return one, two
 
 
 def free_port() -> int:

@@ -6,7 +6,7 @@ import sys
 import threading
 
 import pytest
-from conftest import BAD, ROOT, run_flake8, run_tool
+from conftest import BAD, ROOT, run_flake8, run_tool, start_in_turn
 from test_agreement import parse
 
 from redis_pool_lint.analysis import load
@@ -159,13 +159,9 @@ def test_a_second_process_waits_for_the_analysis_instead_of_repeating_it(tmp_pat
     def analyse(name):
         results[name] = load.build(str(root), load.Settings(), cache=str(tmp_path / "cache"))
 
-    first = threading.Thread(target=analyse, args=("first",))
-    first.start()
-    assert inside.wait(10)
-    second = threading.Thread(target=analyse, args=("second",))
-    second.start()
+    first, second = start_in_turn(analyse, inside)
     second.join(0.5)
-    assert second.is_alive()  # waiting on the lock
+    assert second.is_alive()  # waiting for the lock (ready to help with what is posted)
     release.set()
     first.join(10)
     second.join(10)
@@ -263,11 +259,10 @@ def test_each_file_is_read_once_per_run(tmp_path, monkeypatch):
     assert sorted(reads) == sorted(str(tmp_path / n) for n in ("deps.py", "routes.py", "other.py"))
 
 
-def test_the_cycle_collector_runs_less_often_during_the_analysis_only(tmp_path, monkeypatch):
-    """Young collections are spaced out while the analysis runs (it keeps millions of objects
-    alive, which the default walks over and over) but never stopped (its visitors' cycles hold
-    trees); the caller's thresholds come back after it, also when it fails, and a caller that
-    turned automatic collection off keeps it off."""
+def test_the_cycle_collector_is_off_during_the_analysis_only(tmp_path, monkeypatch):
+    """Off while the analysis runs (it keeps millions of objects alive, which the collector
+    walked over and over), back on after it, also when it fails; a caller that turned it off
+    keeps it off."""
     import gc
 
     two_modules(tmp_path)
@@ -275,15 +270,15 @@ def test_the_cycle_collector_runs_less_often_during_the_analysis_only(tmp_path, 
     real = load._build
 
     def spy(*args):
-        seen.append((gc.isenabled(), gc.get_threshold()))
+        seen.append(gc.isenabled())
         return real(*args)
 
     monkeypatch.setattr(load, "_build", spy)
-    before = gc.get_threshold()
+    was = gc.isenabled()
     try:
-        gc.set_threshold(700, 10, 10)
+        gc.enable()
         load.build(str(tmp_path), load.Settings())
-        assert seen[-1] == (True, (load.GC_YOUNG, 10, 10)) and gc.get_threshold() == (700, 10, 10)
+        assert seen == [False] and gc.isenabled()
 
         def broken(*args):
             raise RuntimeError("boom")
@@ -291,10 +286,68 @@ def test_the_cycle_collector_runs_less_often_during_the_analysis_only(tmp_path, 
         monkeypatch.setattr(load, "_build", broken)
         with pytest.raises(RuntimeError):
             load.build(str(tmp_path), load.Settings())
-        assert gc.get_threshold() == (700, 10, 10)
+        assert gc.isenabled()
         monkeypatch.setattr(load, "_build", spy)
-        gc.set_threshold(0)
+        gc.disable()
         load.build(str(tmp_path), load.Settings())
-        assert seen[-1][1][0] == 0 and gc.get_threshold()[0] == 0
+        assert seen[-1] is False and not gc.isenabled()
     finally:
-        gc.set_threshold(*before)
+        (gc.enable if was else gc.disable)()
+
+
+def test_a_summarised_tree_is_freed_without_the_cycle_collector():
+    """What makes turning the collector off safe: nothing the summary leaves behind is a cycle
+    that holds the tree (a visitor keeping its own bound methods did, and doubled the peak)."""
+    import ast
+    import gc
+
+    from redis_pool_lint.analysis.summary import summarize
+
+    source = DEPS + ROUTES + (
+        "\n"
+        "class Cache:\n"
+        "    def __init__(self):\n"
+        "        self.client = redis.Redis()\n"
+        "\n"
+        "    async def get(self, key):\n"
+        "        if self.client is None:\n"
+        "            self.client = redis.Redis()\n"
+        "        return await self.client.get(key)\n"
+    )
+    was = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        tree = ast.parse(source)
+        summary = summarize(tree, "app.routes", "routes.py", False, (), ())
+        assert summary.functions
+        del tree
+        gc.collect()
+        held = [o for o in gc.garbage if isinstance(o, ast.AST)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        (gc.enable if was else gc.disable)()
+    assert held == []
+
+
+def test_flake8_keeps_the_findings_not_the_analysis(tmp_path):
+    """What a flake8 process keeps for the rest of its run holds no summary: the cycle collector
+    would walk them on every full collection, on every file after the first."""
+    import gc
+
+    from redis_pool_lint.analysis.summary import ModuleSummary
+
+    root = two_modules(tmp_path)
+    load.clear_cache()
+    gc.collect()
+    before = sum(isinstance(o, ModuleSummary) for o in gc.get_objects())
+    try:
+        result = load.project_for(str(root / "routes.py"), load.Settings())
+        gc.collect()
+        kept = sum(isinstance(o, ModuleSummary) for o in gc.get_objects())
+        assert [f.code for f in result.findings[str(root / "routes.py")]] == ["RPL101"]
+    finally:
+        load.clear_cache()
+    assert result.parsed == 2 and kept == before

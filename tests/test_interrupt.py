@@ -204,3 +204,24 @@ def test_a_helper_and_its_caller_in_a_cycle_are_finished_by_the_next_run(tmp_pat
         assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
         trees[name] = {p.name: p.read_bytes() for p in work.glob("*.py")}
     assert trees["killed"] == trees["whole"]
+
+
+def _wrapped_interrupt(*args, **kwargs):
+    """Ctrl-C during an import arrives wrapped: ``__set_name__`` errors name it as their cause."""
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt as exc:
+        raise RuntimeError("Error calling __set_name__ on 'Field' instance") from exc
+
+
+@pytest.mark.parametrize("command", ["check", "fix"])
+def test_a_wrapped_ctrl_c_is_still_an_interruption(command, tmp_path, monkeypatch, capsys):
+    from redis_pool_lint import cli
+    from redis_pool_lint.fix import apply
+
+    (tmp_path / "pyproject.toml").touch()
+    (tmp_path / "app.py").write_text("import redis\n")
+    monkeypatch.setattr(cli, "run_check", _wrapped_interrupt)
+    monkeypatch.setattr(apply, "fix_project", _wrapped_interrupt)
+    assert cli.main([command, str(tmp_path)]) == 130
+    assert capsys.readouterr().err == "redis-pool-lint: interrupted\n"

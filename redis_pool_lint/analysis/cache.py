@@ -27,7 +27,7 @@ import pickle
 import sys
 import tempfile
 import time
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .. import __version__
 
@@ -108,9 +108,9 @@ def _prepare(folder: str) -> None:
     if os.path.isfile(os.path.join(folder, ".gitignore")):
         return
     os.makedirs(folder, exist_ok=True)
-    _atomic_write(os.path.join(folder, ".gitignore"), b"# Created by redis-pool-lint; delete at will.\n*\n")
-    _atomic_write(os.path.join(folder, "CACHEDIR.TAG"),
-                  b"Signature: 8a477f597d28d172789f06886806bc55\n# redis-pool-lint's cache\n")
+    atomic_write(os.path.join(folder, ".gitignore"), b"# Created by redis-pool-lint; delete at will.\n*\n")
+    atomic_write(os.path.join(folder, "CACHEDIR.TAG"),
+                 b"Signature: 8a477f597d28d172789f06886806bc55\n# redis-pool-lint's cache\n")
 
 
 def default_dir(root: str) -> Optional[str]:
@@ -129,7 +129,7 @@ def default_dir(root: str) -> Optional[str]:
     return None
 
 
-def _atomic_write(path: str, data: bytes) -> None:
+def atomic_write(path: str, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -164,11 +164,13 @@ class Store:
     def save(self, name: str, value: Any) -> None:
         """Write atomically; a full disk or a read-only folder only costs the next run its cache."""
         with contextlib.suppress(Exception):
-            _atomic_write(f"{self.base}.{name}", pickle.dumps((code_version(), value), pickle.HIGHEST_PROTOCOL))
+            atomic_write(f"{self.base}.{name}", pickle.dumps((code_version(), value), pickle.HIGHEST_PROTOCOL))
 
     @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold the project's lock: a process arriving meanwhile waits, then reads what this one wrote."""
+    def locked(self, meanwhile: Optional[Callable[[Callable[[], bool]], None]] = None) -> Iterator[None]:
+        """Hold the project's lock: a process arriving meanwhile waits, then reads what this one
+        wrote. While the lock is taken, ``meanwhile(free)`` runs (``share.help_until_free``: the
+        waiting process helps with the analysis) until ``free()`` has taken the lock."""
         try:
             import fcntl
         except ImportError:  # Windows: no lock; atomic writes keep the entries whole
@@ -179,9 +181,20 @@ class Store:
         except OSError:
             yield
             return
+
+        def free() -> bool:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            return True
+
         try:
             with contextlib.suppress(OSError):
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                if meanwhile is not None and not free():
+                    with contextlib.suppress(Exception):  # helping is a bonus: on any trouble, just wait
+                        meanwhile(free)
+                fcntl.flock(fd, fcntl.LOCK_EX)  # (held already when ``free()`` took it)
             yield
         finally:
             os.close(fd)  # closing releases the lock

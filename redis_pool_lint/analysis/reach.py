@@ -21,7 +21,7 @@ module's references are still followed (``forward_targets``).
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from .index import LIBRARIES, ModuleNames
 from .resolve import Ctor, classify
@@ -55,7 +55,7 @@ class Reach:
     below ``EFFECT`` waits on the modules it references and is looked at again when one of them
     gains a level)."""
 
-    def __init__(self, names: ModuleNames, by_name: Dict[str, str], imports: Dict[str, List[str]],
+    def __init__(self, names: ModuleNames, by_name: Dict[str, str], imports: Dict[str, Sequence[str]],
                  modules: Dict[str, Tuple[str, bool]], seeds: Iterable[str]) -> None:
         self.names = names
         self.by_name = by_name

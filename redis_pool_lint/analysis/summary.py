@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from .resolve import Bindings, Ctor, classify, dotted, is_sentinel, resolve_relative
 
@@ -760,18 +760,20 @@ _LEAVES = (ast.expr_context, ast.operator, ast.boolop, ast.cmpop, ast.unaryop, a
 class _Visitor(ast.NodeVisitor):
     """``ast.NodeVisitor`` with its method lookup kept per node class, and leaves skipped: the
     summary walks every function of every module it parses, where the stdlib's lookup and field
-    iteration were most of its time."""
+    iteration were most of its time. The table holds functions, not bound methods: a visitor
+    must not refer to itself, or it and the tree it walked would wait for the cycle collector."""
 
     def visit(self, node: ast.AST):
         try:
             method = self._methods[node.__class__]
         except AttributeError:  # the first node: the table is per instance (``visit_Attribute`` may be)
-            self._methods: Dict[type, object] = {}
+            self._methods: Dict[type, Callable] = {}
             return self.visit(node)
         except KeyError:
-            method = self._methods[node.__class__] = getattr(
-                self, "visit_" + node.__class__.__name__, self.generic_visit)
-        return method(node)
+            cls = type(self)
+            method = self._methods[node.__class__] = getattr(cls, "visit_" + node.__class__.__name__,
+                                                             cls.generic_visit)
+        return method(self, node)
 
     def generic_visit(self, node: ast.AST) -> None:
         for name in node._fields:
@@ -929,7 +931,7 @@ class _FunctionBody(_Visitor):
         self.none_guards: List[Optional[str]] = []
         self.guard_attrs: List[List[str]] = []
         if not fn.cls:  # ``self.<attr>`` reads matter in methods only: skip the visit elsewhere
-            self.visit_Attribute = self.generic_visit
+            self._methods = {ast.Attribute: type(self).generic_visit}
 
     def run(self) -> None:
         # locals: names bound in the body shadow module-level names
