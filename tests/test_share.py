@@ -121,10 +121,35 @@ def test_a_board_left_by_a_killed_leader_is_cleared_by_the_next_analysis(tmp_pat
     cache = tmp_path / "cache"
     load.build(str(root), load.Settings(), cache=str(cache))
     (lock,) = [n for n in os.listdir(cache) if n.endswith(".lock")]
-    stale = cache / (lock[: -len(".lock")] + ".board-1-1")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    stale = cache / (lock[: -len(".lock")] + f".board-{gone.stdout.strip()}-1")  # its leader was killed
     stale.mkdir()
     (stale / "task-0").write_bytes(b"left behind")
     (root / "h0.py").write_text(HANDLER.format(n="zero"))  # an edit: the next run analyses again
     again = load.build(str(root), load.Settings(), cache=str(cache))
     assert not again.cached and "h0.py" in codes(again)
     assert not [n for n in os.listdir(cache) if ".board" in n]
+
+
+def test_blocks_nobody_took_are_worked_at_once(tmp_path, monkeypatch):
+    """The leader's own ticket fails (a full disk, say) after its first block: the blocks nobody
+    holds are worked at once, not after waiting for a helper that never took them."""
+    from redis_pool_lint.analysis import share
+
+    root = many_seeds(tmp_path / "app")
+    alone = load.build(str(root), load.Settings())
+    real = share._ticket
+    calls = []
+
+    def failing(fd):
+        calls.append(fd)
+        if len(calls) > 1:
+            raise OSError(28, "No space left on device")
+        return real(fd)
+
+    monkeypatch.setattr(share, "_ticket", failing)
+    started = time.monotonic()
+    result = load.build(str(root), load.Settings(), cache=str(tmp_path / "cache"))
+    assert time.monotonic() - started < share.PATIENCE  # 11 blocks at 2 s each before
+    assert len(calls) >= 2 and codes(result) == codes(alone)

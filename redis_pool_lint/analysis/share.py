@@ -39,8 +39,10 @@ Steps = Dict[str, Tuple[Callable[[Any, Any], Any], int]]
 
 #: How long the leader waits for a block a live helper took before working it itself.
 PATIENCE = 2.0
-#: The longest nap between two looks at the board or at a claimed block.
+#: The longest nap between two looks at a board or at a block a helper took.
 NAP = 0.004
+#: The nap of a helper while no board is up.
+IDLE = 0.02
 
 
 def _nap(naps: int) -> None:
@@ -107,12 +109,7 @@ class Board:
         self.usable = True
 
     def __enter__(self) -> "Board":
-        # boards of this project left by a leader that was killed (this one holds the lock)
-        parent, prefix = os.path.dirname(self.base), os.path.basename(self.base) + ".board-"
-        with contextlib.suppress(OSError):
-            for name in os.listdir(parent):
-                if name.startswith(prefix):
-                    shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+        _clear_dead(os.path.dirname(self.base))
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -161,13 +158,14 @@ class Board:
         mine = set()
         try:
             while True:
-                b = _ticket(fd)
+                try:
+                    b = _ticket(fd)
+                except OSError:  # a full disk, say: the blocks nobody holds are worked below
+                    break
                 if b >= len(blocks):
                     break
                 mine.add(b)
                 work(b)
-        except OSError:  # the board is gone (cleaned by hand, a full disk): the rest is ours
-            pass
         finally:
             os.close(fd)
         for b in range(len(blocks)):
@@ -191,6 +189,7 @@ class Board:
         if folder is None:
             return None, 0
         task = self.tasks
+        self.tasks += 1
         try:
             with open(os.path.join(folder, f"queue-{task}"), "xb"):
                 pass
@@ -199,15 +198,15 @@ class Board:
             return None, 0
         try:
             _write(folder, f"task-{task}", (name, list(items)))
-        except OSError:
+        except Exception:  # a full disk, an item that does not pickle: work it all here
             os.close(fd)
             return None, 0
-        self.tasks += 1
         return fd, task
 
     @staticmethod
     def _collect(folder: str, task: int, block: int) -> Optional[list]:
-        """A helper's results for a block it took; None once it is gone or ``PATIENCE`` has passed."""
+        """A helper's results for a block it took; None (work it here) when nobody holds it (the
+        leader's ticket failed, the board was deleted), its holder is gone, or ``PATIENCE`` has passed."""
         started = time.monotonic()
         for naps in itertools.count():
             try:
@@ -216,12 +215,29 @@ class Board:
                 pass
             except Exception:  # torn or foreign: work it here
                 return None
-            if naps % 25 == 24:
+            if naps % 25 == 0:
                 pid = _holder(folder, task, block)
-                if (pid is not None and not _alive(pid)) or time.monotonic() - started > PATIENCE:
+                if pid is None or not _alive(pid) or time.monotonic() - started > PATIENCE:
                     return None
             _nap(naps)
         return None  # pragma: no cover (the loop only ends by returning)
+
+
+def _clear_dead(folder: str) -> None:
+    """Remove the boards, and pointers to them, that leaders which are gone left in the cache
+    folder (killed mid-analysis; of any settings or version of the tool)."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir(folder):
+            path = os.path.join(folder, name)
+            if ".board-" in name:
+                pid = name.rsplit(".board-", 1)[1].split("-", 1)[0]
+                if pid.isdigit() and not _alive(int(pid)):
+                    shutil.rmtree(path, ignore_errors=True)
+            elif name.endswith(".board"):
+                pointer = _pointer(path[: -len(".board")])
+                if pointer is None or not _alive(pointer[0]):
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
 
 
 def _pointer(base: str) -> Optional[Tuple[int, str]]:
@@ -261,11 +277,19 @@ def help_until_free(base: str, job: Any, steps: Steps, free: Callable[[], bool])
                             b = _ticket(fd)
                             if b >= len(blocks):
                                 break
-                            _write(folder, f"done-{task}-{b}", [fn(job, items[i]) for i in blocks[b]])
+                            try:
+                                _write(folder, f"done-{task}-{b}", [fn(job, items[i]) for i in blocks[b]])
+                            finally:
+                                # the bytes a block read are not kept: by another block, of another
+                                # board, the file may have changed, and a summary must be of its bytes now
+                                job.seen.clear()
                             worked = True
                     finally:
                         os.close(fd)
                 except OSError:  # the board is gone: the leader has finished with it
                     break
         naps = 0 if worked else naps + 1
-        _nap(naps)
+        if pointer is None:  # no analysis posted yet (or the leader's steps are project-wide): look less often
+            time.sleep(IDLE)
+        else:
+            _nap(naps)
