@@ -634,7 +634,6 @@ def _tolerant_streams() -> None:
             stream.reconfigure(errors="surrogateescape" if utf8 else "backslashreplace")
 
 
-
 def interrupted(exc: BaseException) -> bool:
     """A Ctrl-C that Python wrapped on its way up: one during an import, say, arrives as
     ``RuntimeError: Error calling __set_name__ ...`` whose cause is the KeyboardInterrupt."""
@@ -645,6 +644,7 @@ def interrupted(exc: BaseException) -> bool:
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return False
+
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     _tolerant_streams()

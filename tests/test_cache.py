@@ -1,5 +1,7 @@
 """The analysis cache: same results with and without it, never stale, safe for concurrent
 processes, silent about damage, and absent with --no-cache."""
+import ast
+import gc
 import os
 import subprocess
 import sys
@@ -11,6 +13,7 @@ from test_agreement import parse
 
 from redis_pool_lint.analysis import load
 from redis_pool_lint.analysis.cache import FOLDER
+from redis_pool_lint.analysis.summary import ModuleSummary, summarize
 
 #: a factory in one module, called per request from another: RPL101 in routes.py
 DEPS = (
@@ -263,8 +266,6 @@ def test_the_cycle_collector_is_off_during_the_analysis_only(tmp_path, monkeypat
     """Off while the analysis runs (it keeps millions of objects alive, which the collector
     walked over and over), back on after it, also when it fails; a caller that turned it off
     keeps it off."""
-    import gc
-
     two_modules(tmp_path)
     seen = []
     real = load._build
@@ -298,11 +299,6 @@ def test_the_cycle_collector_is_off_during_the_analysis_only(tmp_path, monkeypat
 def test_a_summarised_tree_is_freed_without_the_cycle_collector():
     """What makes turning the collector off safe: nothing the summary leaves behind is a cycle
     that holds the tree (a visitor keeping its own bound methods did, and doubled the peak)."""
-    import ast
-    import gc
-
-    from redis_pool_lint.analysis.summary import summarize
-
     source = DEPS + ROUTES + (
         "\n"
         "class Cache:\n"
@@ -335,10 +331,6 @@ def test_a_summarised_tree_is_freed_without_the_cycle_collector():
 def test_flake8_keeps_the_findings_not_the_analysis(tmp_path):
     """What a flake8 process keeps for the rest of its run holds no summary: the cycle collector
     would walk them on every full collection, on every file after the first."""
-    import gc
-
-    from redis_pool_lint.analysis.summary import ModuleSummary
-
     root = two_modules(tmp_path)
     load.clear_cache()
     gc.collect()

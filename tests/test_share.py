@@ -99,6 +99,7 @@ def test_a_helper_killed_holding_a_block_costs_the_leader_only_that_block(tmp_pa
     started = threading.Event()
     made = slowed(monkeypatch, 0.3, started.set)
     results = {}
+
     def lead():
         results["leader"] = load.build(str(root), load.Settings(), cache=cache)
 

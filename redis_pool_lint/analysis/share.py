@@ -142,10 +142,11 @@ class Board:
         out: List[Any] = [None] * len(items)
         done = 0
 
-        def work(b: int) -> None:
+        def work(b: int, results: Optional[list] = None) -> None:
+            """Fill block ``b``: from ``results`` (a helper's), else by working it here."""
             nonlocal done
-            for i in blocks[b]:
-                out[i] = fn(self.job, items[i])
+            for n, i in enumerate(blocks[b]):
+                out[i] = fn(self.job, items[i]) if results is None else results[n]
             done += len(blocks[b])
             if progress is not None:
                 progress(done)
@@ -172,14 +173,7 @@ class Board:
             if b in mine:
                 continue
             results = self._collect(self.folder, task, b)
-            if results is None or len(results) != len(blocks[b]):
-                work(b)
-                continue
-            for i, value in zip(blocks[b], results):
-                out[i] = value
-            done += len(blocks[b])
-            if progress is not None:
-                progress(done)
+            work(b, results if results is not None and len(results) == len(blocks[b]) else None)
         return out
 
     def _post(self, name: str, items: Sequence[Any]) -> Tuple[Optional[int], int]:
