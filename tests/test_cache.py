@@ -235,6 +235,26 @@ def test_the_word_redis_alone_parses_nothing(tmp_path):
     assert load.build(str(tmp_path), load.Settings()).parsed >= 1
 
 
+def test_closing_state_is_a_seed_only_where_a_client_is_built(tmp_path):
+    """``request.state.db.close()`` ends many apps' database sessions: in a tree that builds no
+    client it parses nothing; beside a module that builds one, the closing module is analysed
+    (the lifespan's client closed per request is a finding)."""
+    (tmp_path / "pyproject.toml").touch()
+    (tmp_path / "main.py").write_text(
+        "from fastapi import FastAPI, Request\n\napp = FastAPI()\n\n\n"
+        "@app.middleware('http')\nasync def session(request: Request, call_next):\n"
+        "    try:\n        return await call_next(request)\n    finally:\n        request.state.db.close()\n\n\n"
+        "@app.get('/')\nasync def index(request: Request):\n    await request.app.state.redis.aclose()\n")
+    result = load.build(str(tmp_path), load.Settings())
+    assert result.parsed == 0 and result.findings == {}
+    (tmp_path / "lifespan.py").write_text(
+        "from contextlib import asynccontextmanager\n\nfrom redis.asyncio import Redis\n\n\n"
+        "@asynccontextmanager\nasync def lifespan(app):\n    app.state.redis = Redis()\n    yield\n"
+        "    await app.state.redis.aclose()\n")
+    result = load.build(str(tmp_path), load.Settings())
+    assert [(f.line, f.code) for f in result.findings[str(tmp_path / "main.py")]] == [(16, "RPL002")]
+
+
 def test_another_version_of_the_tool_reads_nothing_it_did_not_write(tmp_path, monkeypatch):
     from redis_pool_lint.analysis import cache
 

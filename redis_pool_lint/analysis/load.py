@@ -28,11 +28,13 @@ if TYPE_CHECKING:  # the summary, index and detection modules load only for a pr
     from .summary import ModuleSummary
 
 #: An import statement that may name a client library (confirmed by ``imported_names``). A
-#: tree without one (or a configured factory, or app state closed) is never parsed; in one
-#: with it, only the modules connected to these by imports are.
+#: tree without one (or a configured factory) is never parsed; in one with it, only the modules
+#: connected to these by imports, or closing app state, are.
 LIBRARY_IMPORT = re.compile(rb"^(?:\xef\xbb\xbf)?[ \t]*(?:from|import)[ \t][^\n]*\b(?:" + b"|".join(l.encode() for l in LIBRARIES) + rb")\b",
                             re.MULTILINE)
-#: Closing app state whose Redis-ness is only known from the lifespan (``app.state.cache``).
+#: Closing app state whose Redis-ness is only known from the lifespan (``app.state.cache``):
+#: a seed only in a tree where something builds a client (``request.state.db.close()`` is how
+#: many apps end a database session).
 STATE_CLOSE = re.compile(rb"\.state\.\w+\.(?:aclose|close|disconnect)\b|with[ \t][^\n:]*\.state\.\w+[ \t]*(?:as\b|:|,)")
 #: App constructions are always parsed (the fixer must see every candidate app), but do not
 #: pull in their importers.
@@ -523,10 +525,14 @@ class _Job:
         return read_source(path) if data is None else data
 
 
-def _scan(job: _Job, path: str) -> "Tuple[Optional[str], bool, Optional[Fingerprint]]":
-    """Step 1, every file: can it be read (None, or why not), is it a seed (does it import a
-    client library, name a configured factory or close app state), and its fingerprint for the
-    cache (None for bytes not read from the file)."""
+#: What a file is to the analysis (``is_seed``): nothing, a module that closes app state (a
+#: seed only beside a module that builds a client), a module that may build one.
+NOT_SEED, STATE_SEED, CLIENT_SEED = 0, 1, 2
+
+
+def _scan(job: _Job, path: str) -> "Tuple[Optional[str], int, Optional[Fingerprint]]":
+    """Step 1, every file: can it be read (None, or why not), what kind of seed it is
+    (``is_seed``), and its fingerprint for the cache (None for bytes not read from the file)."""
     try:
         if path in job.sources:
             data, fp = job.sources[path], None
@@ -535,26 +541,29 @@ def _scan(job: _Job, path: str) -> "Tuple[Optional[str], bool, Optional[Fingerpr
             fp = fingerprint(st.st_size, st.st_mtime_ns, data, now_ns())
             job.seen[path] = data
     except OSError as exc:
-        return f"cannot read: {exc.strerror or exc}", False, None
-    return None, _might_mention(data, job.words) and is_seed(data, job.root, path, job.seed_re), fp
+        return f"cannot read: {exc.strerror or exc}", NOT_SEED, None
+    seed = is_seed(data, job.root, path, job.seed_re) if _might_mention(data, job.words) else NOT_SEED
+    return None, seed, fp
 
 
-def is_seed(data: bytes, root: str, path: str, factory_re: "Optional[re.Pattern[bytes]]") -> bool:
-    """A module the analysis starts from: it imports a client library (``import redis``, ``from
-    redis.asyncio import Redis``, valkey, aioredis), names a configured client factory, or closes
-    app state (``app.state.cache.close()``, whose Redis-ness only the lifespan knows). The word
-    alone is not enough: a settings module with a ``RedisDsn`` field builds nothing. A module of
-    the library itself (redis-py's source importing its own package) uses no client."""
-    if (factory_re is not None and factory_re.search(data)) or STATE_CLOSE.search(data):
-        return True
+def is_seed(data: bytes, root: str, path: str, factory_re: "Optional[re.Pattern[bytes]]") -> int:
+    """Does the analysis start from this module: ``CLIENT_SEED`` when it imports a client
+    library (``import redis``, ``from redis.asyncio import Redis``, valkey, aioredis) or names a
+    configured client factory; else ``STATE_SEED`` when it closes app state
+    (``app.state.cache.close()``, whose Redis-ness only the lifespan knows); else ``NOT_SEED``.
+    The word alone is not enough: a settings module with a ``RedisDsn`` field builds nothing. A
+    module of the library itself (redis-py's source importing its own package) uses no client."""
+    if factory_re is not None and factory_re.search(data):
+        return CLIENT_SEED
+    state = STATE_SEED if STATE_CLOSE.search(data) else NOT_SEED
     if b"\r" in data:  # old Mac line endings: lines the regexes know
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     if not LIBRARY_IMPORT.search(data):
-        return False
+        return state
     name, is_package = module_name(root, path)
     own = name.split(".", 1)[0]
     tops = {dotted.split(".", 1)[0] for dotted in imported_names(data, name, is_package)}
-    return any(top in LIBRARIES and top != own for top in tops)
+    return CLIENT_SEED if any(top in LIBRARIES and top != own for top in tops) else state
 
 
 def _links(job: _Job, path: str) -> "Tuple[Tuple[str, bool], Tuple[str, ...], bool]":
@@ -749,6 +758,7 @@ def _build(result: ProjectResult, files: List[str], job: _Job, workers, progress
            old: Tuple[Dict[str, tuple], Dict[str, tuple], Dict[str, object]]) -> ProjectResult:
     old_scans, old_links, old_summaries = old
     seeds: List[str] = []
+    builds = False
     readable: List[str] = []
     todo = [p for p in files if p not in old_scans]
     scans = dict(zip(todo, workers.map(_scan, todo, reporter(progress, "reading", len(todo)))))
@@ -761,8 +771,11 @@ def _build(result: ProjectResult, files: List[str], job: _Job, workers, progress
         readable.append(path)
         if seed:
             seeds.append(path)
-    if not seeds:
-        return result  # nothing here can produce a finding: parse nothing
+            builds = builds or seed == CLIENT_SEED
+    if not builds:
+        # nothing here builds a client, so closing app state closes none: parse nothing (a
+        # finding needs a construction the analysis sees)
+        return result
     modules: Dict[str, Tuple[str, bool]] = {}
     imports: Dict[str, Sequence[str]] = {}
     apps: List[str] = []
