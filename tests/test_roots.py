@@ -95,3 +95,31 @@ def test_a_build_folder_inside_a_package_is_source(tmp_path):
     files = load.iter_python_files(str(tmp_path), load.Settings())
     assert str(features / "build" / "routes.py") in files
     assert str(tmp_path / "build" / "lib" / "copy.py") not in files
+
+
+def test_excluded_files_with_the_cache_parse_only_themselves(tmp_path, monkeypatch):
+    """With the cache, the files the listing skips are analysed from the project's stored
+    summaries: a flake8 run over a ``build/`` folder of many packages parses each of its files
+    once, not the project's analysed modules again for each folder."""
+    (tmp_path / "pyproject.toml").touch()
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").touch()
+    (tmp_path / "pkg" / "helpers.py").write_text(HELPER)
+    for folder in ("one", "two"):
+        (tmp_path / "build" / folder).mkdir(parents=True)  # excluded by default
+        (tmp_path / "build" / folder / "user.py").write_text(USER)
+    parsed = []
+    real_parse = load.parse_source
+    monkeypatch.setattr(load, "parse_source", lambda data, path: parsed.append(path) or real_parse(data, path))
+    results = []
+    load.clear_cache()
+    try:
+        load.project_for(str(tmp_path / "pkg" / "helpers.py"), load.Settings(), cache=True)
+        assert parsed == [str(tmp_path / "pkg" / "helpers.py")]
+        for folder in ("one", "two"):
+            results.append(load.project_for(str(tmp_path / "build" / folder / "user.py"), load.Settings(), cache=True))
+    finally:
+        load.clear_cache()
+    assert parsed[1:] == [str(tmp_path / "build" / folder / "user.py") for folder in ("one", "two")]
+    for folder, result in zip(("one", "two"), results):
+        assert [f.code for f in result.findings[str(tmp_path / "build" / folder / "user.py")]] == ["RPL101"]

@@ -641,7 +641,8 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
     store = None
     if cache and not sources and reuse is None and not keep_sources:
         key = settings.cache_key() + (settings.redis_version,)
-        store = store_for(root, key, sorted(extras), cache if isinstance(cache, str) else None)
+        folder = cache if isinstance(cache, str) else None
+        store = store_for(root, key, sorted(extras), folder)
     if store is None:
         return _run(result, files, job, jobs, progress, old)
     hit = _cached(store, result)
@@ -652,7 +653,13 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
         hit = _cached(store, result)
         if hit is not None:
             return hit
-        result = _run(result, files, job, jobs, progress, _known(store), store)
+        known = _known(store)
+        if extras and not known[0]:
+            # files the listing skips, the first time: the project's own entry knows the rest
+            plain = store_for(root, key, [], folder)
+            if plain is not None:
+                known = _known(plain)
+        result = _run(result, files, job, jobs, progress, known, store)
         _save(store, result)
     return result
 
@@ -953,9 +960,9 @@ def project_for(path: str, settings: Settings, fallbacks: Sequence[str] = (),
                 names = []
             added = {apath} | {os.path.join(folder, n) for n in names if n.endswith(".py")}
             added = sorted(p for p in added if p == apath or (not base.has_file(p) and not _skipped_test(p, root, settings)))
-            if base.cached or not base.scans:  # as read: nothing to reuse in this process
+            if cache or not base.scans:  # what the cache holds of the project serves (``build``)
                 result = build(root, settings, added, cache=cache)
-            else:
+            else:  # its reads only: the modules it analysed are parsed again (``_for_reporting``)
                 result = build(root, settings, reuse=base, added=added)
             _CACHE[key] = result = _for_reporting(result)
     return result
@@ -963,10 +970,11 @@ def project_for(path: str, settings: Settings, fallbacks: Sequence[str] = (),
 
 def _for_reporting(result: ProjectResult) -> ProjectResult:
     """What the rest of a flake8 run needs: the findings, errors and files, and each file's read
-    (``reuse``, for a folder of files the listing skips: it parses the analysed modules again,
-    a rare cost). The summaries and the index go: kept, they would be walked by every full
-    collection of the cycle collector for the rest of the run (on polar's server 1.75 s more
-    collector time in a 43 s run, more than the analysis itself)."""
+    (``reuse``, for a folder of files the listing skips, without the cache: it parses the
+    analysed modules again, a rare cost; with it, their summaries are on disk). The summaries
+    and the index go: kept, they would be walked by every full collection of the cycle collector
+    for the rest of the run (on polar's server 1.75 s more collector time in a 43 s run, more
+    than the analysis itself)."""
     result.project = None
     result.summaries = {}
     result.first = {}
