@@ -99,8 +99,9 @@ def test_a_build_folder_inside_a_package_is_source(tmp_path):
 
 def test_excluded_files_with_the_cache_parse_only_themselves(tmp_path, monkeypatch):
     """With the cache, the files the listing skips are analysed from the project's stored
-    summaries: a flake8 run over a ``build/`` folder of many packages parses each of its files
-    once, not the project's analysed modules again for each folder."""
+    summaries, and a folder skipped whole at once: a flake8 run over a ``build/`` of many
+    packages parses each of its files once, not the project's analysed modules again for each
+    of its folders."""
     (tmp_path / "pyproject.toml").touch()
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").touch()

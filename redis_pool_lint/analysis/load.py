@@ -124,12 +124,28 @@ class ProjectResult:
     #: the first summary of each parsed module, or why it could not be parsed (what the cache keeps)
     first: Dict[str, object] = field(default_factory=dict)
     _file_set: Optional[frozenset] = field(default=None, repr=False, compare=False)
+    _folders: Optional[frozenset] = field(default=None, repr=False, compare=False)
 
     def has_file(self, path: str) -> bool:
         """``path in self.files``, for flake8's every file without a scan of the list each time."""
         if self._file_set is None or len(self._file_set) != len(self.files):
             self._file_set = frozenset(self.files)
         return path in self._file_set
+
+    def folders(self) -> frozenset:
+        """The folders that hold the project's files, and theirs up to the root."""
+        if self._folders is None:
+            out = set()
+            for path in self.files:
+                folder = os.path.dirname(path)
+                while folder not in out and folder.startswith(self.root):
+                    out.add(folder)
+                    parent = os.path.dirname(folder)
+                    if parent == folder:
+                        break
+                    folder = parent
+            self._folders = frozenset(out)
+        return self._folders
 
 
 def is_test_file(path: str) -> bool:
@@ -939,33 +955,65 @@ def project_for(path: str, settings: Settings, fallbacks: Sequence[str] = (),
     errors and files, without the project's index and summaries (``_for_reporting``)."""
     # (the plugin's path is absolute already: ``abspath`` asks the system for the folder each time)
     apath = os.path.normpath(path) if os.path.isabs(path) else os.path.abspath(path)
-    folder = os.path.dirname(apath)  # flake8 checks files: one root per folder
-    root = _ROOTS.get((folder, tuple(fallbacks)))
-    if root is None:
-        root = _ROOTS[(folder, tuple(fallbacks))] = find_root(apath, fallbacks)
+    root = _root_of(os.path.dirname(apath), fallbacks)
     key = (root, settings, ())
     result = _CACHE.get(key)
     if result is None:
         result = _CACHE[key] = _for_reporting(build(root, settings, cache=cache))
     if not result.has_file(apath) and not _skipped_test(apath, root, settings):
-        # a file the listing skips (excluded, say): read with the rest, and with the other such
-        # files of its folder, which flake8 is about to hand over too
-        folder = os.path.dirname(apath)
-        key = (root, settings, (folder,))
+        # a file the listing skips (a ``build/`` that flake8 is not told to exclude): read with
+        # the rest, and with the other such files of the folder skipped whole, which flake8 is
+        # about to hand over too (one analysis for a ``build/lib`` of many packages)
+        top = _skipped_top(os.path.dirname(apath), result)
+        key = (root, settings, (top,))
         base, result = result, _CACHE.get(key)
         if result is None or not result.has_file(apath):
-            try:
-                names = sorted(os.listdir(folder))
-            except OSError:
-                names = []
-            added = {apath} | {os.path.join(folder, n) for n in names if n.endswith(".py")}
-            added = sorted(p for p in added if p == apath or (not base.has_file(p) and not _skipped_test(p, root, settings)))
+            added = [p for p in _python_files(top, recursive=top not in base.folders())
+                     if not base.has_file(p) and not _skipped_test(p, root, settings)
+                     and _root_of(os.path.dirname(p), fallbacks) == root]
+            added = sorted(set(added) | {apath})
             if cache or not base.scans:  # what the cache holds of the project serves (``build``)
                 result = build(root, settings, added, cache=cache)
             else:  # its reads only: the modules it analysed are parsed again (``_for_reporting``)
                 result = build(root, settings, reuse=base, added=added)
             _CACHE[key] = result = _for_reporting(result)
     return result
+
+
+def _root_of(folder: str, fallbacks: Sequence[str]) -> str:
+    """``find_root`` of the files in ``folder`` (flake8 checks files: one root per folder)."""
+    root = _ROOTS.get((folder, tuple(fallbacks)))
+    if root is None:
+        root = _ROOTS[(folder, tuple(fallbacks))] = find_root(os.path.join(folder, "-"), fallbacks)
+    return root
+
+
+def _skipped_top(folder: str, result: ProjectResult) -> str:
+    """The highest folder holding ``folder`` in which the listing found no file (``build``, of
+    ``build/lib/app/api``): what it skipped whole. ``folder`` itself when it holds listed files."""
+    listed = result.folders()
+    top = folder
+    while folder not in listed:
+        top = folder
+        parent = os.path.dirname(folder)
+        if parent == folder or not parent.startswith(os.path.join(result.root, "")):
+            break
+        folder = parent
+    return top
+
+
+#: Folders under a skipped one whose files flake8 does not check, or that belong to other
+#: projects (installed code: ``_installed_top``)
+_NOT_WALKED = frozenset((".git", ".hg", ".svn", ".bzr", "CVS", "__pycache__", ".tox", ".nox", ".eggs")) | INSTALLED_FOLDERS
+
+
+def _python_files(folder: str, recursive: bool) -> List[str]:
+    """The ``.py`` files in ``folder`` (and below it when ``recursive``)."""
+    out = []
+    for here, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if recursive and d not in _NOT_WALKED and not d.endswith(".egg")]
+        out += [os.path.join(here, n) for n in names if n.endswith(".py")]
+    return out
 
 
 def _for_reporting(result: ProjectResult) -> ProjectResult:
