@@ -4,14 +4,17 @@ of two whole runs on a shared machine (``speed.py --only-real``), which it compl
     python benchmarks/plugin_share.py [--rounds N] TREE [TREE ...]
 
 For each tree, N rounds of three ``flake8 --isolated --jobs=1 --select=E,F,W`` runs, each in a
-fresh process: with the plugin's ``run`` answering nothing (the baseline), then with its cache
-removed (cold), then kept (warm). Inside each run the CPU time spent in the plugin
-(``Plugin.run``, which analyses the project on its first call) is summed with
-``time.process_time``; so is the time in Python's cycle collector (``gc.callbacks``), since what
-the plugin keeps alive is walked by every full collection for the rest of the run, and the
-number of objects the collector tracks when the run ends. The plugin's cost is its own CPU plus
-the collector time over the baseline's; medians over the rounds. Needs flake8 and the plugin
-importable (e.g. ``PYTHONPATH=. python benchmarks/plugin_share.py ...``).
+fresh process: with the plugin's ``run`` answering nothing (the baseline), with its cache removed
+(cold), and kept (warm, after the cold one); the rounds rotate their order, since runs later in a
+round go slower on this machine. Inside each run the CPU time spent in the plugin (``Plugin.run``,
+which analyses the project on its first call) is summed with ``time.process_time``; so is the
+time in Python's cycle collector (``gc.callbacks``), since what the plugin keeps alive is walked
+by every full collection for the rest of the run, and the number of objects the collector tracks
+when the run ends. The plugin's cost is its own CPU plus the collector time beyond what the
+baseline's collector share predicts for the rest of the run (the collector takes the same share
+of every run: when the machine's speed drifts, the share holds and the seconds do not); medians
+over the rounds. Needs flake8 and the plugin importable (e.g. ``PYTHONPATH=. python
+benchmarks/plugin_share.py ...``).
 """
 from __future__ import annotations
 
@@ -71,6 +74,18 @@ def measure(tree: str, cache: str, baseline: bool = False) -> "tuple[float, floa
     return whole, spent[0], collecting[0], tracked
 
 
+#: The order of the runs in each round, in turn (a warm run after its cold one): the baseline
+#: goes first, last and in the middle.
+ORDERS = (("baseline", "cold", "warm"), ("cold", "warm", "baseline"), ("cold", "baseline", "warm"))
+
+
+def collector_excess(run: dict, base: dict) -> float:
+    """The collector time of ``run`` beyond what the baseline's collector share predicts for the
+    rest of its work (flake8's own CPU and the plugin's, outside the collector)."""
+    rest, base_rest = run["whole"] - run["gc"], base["whole"] - base["gc"]
+    return max(0.0, run["gc"] - rest * base["gc"] / base_rest) if base_rest > 0 else 0.0
+
+
 def one(mode: str, tree: str, cache: str) -> dict:
     """One run in a fresh process (this script with ``--one``): no run inherits another's heap."""
     out = subprocess.run([sys.executable, __file__, "--one", mode, cache, tree], capture_output=True, text=True,
@@ -99,10 +114,10 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|---|---|---|---|")
     for tree in a.trees:
         runs: "dict[str, list]" = {"baseline": [], "cold": [], "warm": []}
-        for _ in range(a.rounds):
+        for n in range(a.rounds):
             cache = tempfile.mkdtemp(prefix="rpl-share-")
             shutil.rmtree(cache)
-            for mode in runs:
+            for mode in ORDERS[n % len(ORDERS)]:
                 runs[mode].append(one(mode, tree, cache))
             shutil.rmtree(cache, ignore_errors=True)
 
@@ -111,7 +126,7 @@ def main(argv=None) -> int:
 
         base, base_gc, base_objects = med("baseline", "whole"), med("baseline", "gc"), med("baseline", "tracked")
         for state in ("cold", "warm"):
-            costs = [r["plugin"] + max(0.0, r["gc"] - b["gc"]) for r, b in zip(runs[state], runs["baseline"])]
+            costs = [r["plugin"] + collector_excess(r, b) for r, b in zip(runs[state], runs["baseline"])]
             cost = statistics.median(costs)
             print(f"| {tree} | {state} | {med(state, 'whole'):.2f} ({base:.2f}) | {med(state, 'plugin'):.3f} | "
                   f"{med(state, 'gc'):.2f} ({base_gc:.2f}) | {med(state, 'tracked'):,.0f} ({base_objects:,.0f}) | "
