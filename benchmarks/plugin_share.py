@@ -80,9 +80,9 @@ ORDERS = (("baseline", "cold", "warm"), ("cold", "warm", "baseline"), ("cold", "
 
 
 def collector_excess(run: dict, base: dict) -> float:
-    """The collector time of ``run`` beyond what the baseline's collector share predicts for the
-    rest of its work (flake8's own CPU and the plugin's, outside the collector)."""
-    rest, base_rest = run["whole"] - run["gc"], base["whole"] - base["gc"]
+    """The collector time of ``run`` beyond what the baseline's collector share predicts for
+    flake8's own work in it (its CPU outside the collector and the plugin)."""
+    rest, base_rest = run["whole"] - run["gc"] - run["plugin"], base["whole"] - base["gc"] - base["plugin"]
     return max(0.0, run["gc"] - rest * base["gc"] / base_rest) if base_rest > 0 else 0.0
 
 

@@ -235,22 +235,30 @@ def test_the_word_redis_alone_parses_nothing(tmp_path):
     assert load.build(str(tmp_path), load.Settings()).parsed >= 1
 
 
+MIDDLEWARE_AND_HANDLER = (
+    "from fastapi import FastAPI, Request\n\napp = FastAPI()\n\n\n"
+    "@app.middleware('http')\nasync def session(request: Request, call_next):\n"
+    "    try:\n        return await call_next(request)\n    finally:\n        request.state.db.close()\n\n\n"
+    "@app.get('/')\nasync def index(request: Request):\n    await request.app.state.{name}.aclose()\n")
+
+
 def test_closing_state_is_a_seed_only_where_a_client_is_built(tmp_path):
     """``request.state.db.close()`` ends many apps' database sessions: in a tree that builds no
     client it parses nothing; beside a module that builds one, the closing module is analysed
-    (the lifespan's client closed per request is a finding)."""
+    (the lifespan's client closed per request is a finding). App state named for a client is
+    taken for one without its construction (the detector's rule), so its close starts alone."""
     (tmp_path / "pyproject.toml").touch()
-    (tmp_path / "main.py").write_text(
-        "from fastapi import FastAPI, Request\n\napp = FastAPI()\n\n\n"
-        "@app.middleware('http')\nasync def session(request: Request, call_next):\n"
-        "    try:\n        return await call_next(request)\n    finally:\n        request.state.db.close()\n\n\n"
-        "@app.get('/')\nasync def index(request: Request):\n    await request.app.state.redis.aclose()\n")
+    (tmp_path / "main.py").write_text(MIDDLEWARE_AND_HANDLER.format(name="cache"))
     result = load.build(str(tmp_path), load.Settings())
     assert result.parsed == 0 and result.findings == {}
     (tmp_path / "lifespan.py").write_text(
         "from contextlib import asynccontextmanager\n\nfrom redis.asyncio import Redis\n\n\n"
-        "@asynccontextmanager\nasync def lifespan(app):\n    app.state.redis = Redis()\n    yield\n"
-        "    await app.state.redis.aclose()\n")
+        "@asynccontextmanager\nasync def lifespan(app):\n    app.state.cache = Redis()\n    yield\n"
+        "    await app.state.cache.aclose()\n")
+    result = load.build(str(tmp_path), load.Settings())
+    assert [(f.line, f.code) for f in result.findings[str(tmp_path / "main.py")]] == [(16, "RPL002")]
+    (tmp_path / "lifespan.py").unlink()
+    (tmp_path / "main.py").write_text(MIDDLEWARE_AND_HANDLER.format(name="redis"))
     result = load.build(str(tmp_path), load.Settings())
     assert [(f.line, f.code) for f in result.findings[str(tmp_path / "main.py")]] == [(16, "RPL002")]
 

@@ -122,5 +122,6 @@ def test_excluded_files_with_the_cache_parse_only_themselves(tmp_path, monkeypat
     finally:
         load.clear_cache()
     assert parsed[1:] == [str(tmp_path / "build" / folder / "user.py") for folder in ("one", "two")]
+    assert results[0] is results[1]  # one analysis for the folder skipped whole
     for folder, result in zip(("one", "two"), results):
         assert [f.code for f in result.findings[str(tmp_path / "build" / folder / "user.py")]] == ["RPL101"]

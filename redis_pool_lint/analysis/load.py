@@ -34,8 +34,10 @@ LIBRARY_IMPORT = re.compile(rb"^(?:\xef\xbb\xbf)?[ \t]*(?:from|import)[ \t][^\n]
                             re.MULTILINE)
 #: Closing app state whose Redis-ness is only known from the lifespan (``app.state.cache``):
 #: a seed only in a tree where something builds a client (``request.state.db.close()`` is how
-#: many apps end a database session).
-STATE_CLOSE = re.compile(rb"\.state\.\w+\.(?:aclose|close|disconnect)\b|with[ \t][^\n:]*\.state\.\w+[ \t]*(?:as\b|:|,)")
+#: many apps end a database session), unless its name tells (``app.state.redis``).
+STATE_CLOSE = re.compile(rb"\.state\.(\w+)\.(?:aclose|close|disconnect)\b|with[ \t][^\n:]*\.state\.(\w+)[ \t]*(?:as\b|:|,)")
+#: What the detector takes for a client kept on app state without seeing it built
+CLIENT_NAMES = re.compile(rb"redis|valkey", re.IGNORECASE)
 #: App constructions are always parsed (the fixer must see every candidate app), but do not
 #: pull in their importers.
 APP_WORDS = (b"FastAPI", b"Starlette", b"Litestar")
@@ -119,6 +121,8 @@ class ProjectResult:
 
     #: read from the cache: no module was parsed (``project``, ``sources`` and the above are empty)
     cached: bool = False
+    #: kept in the cache by this analysis (its summaries serve a later ``build`` with ``added``)
+    stored: bool = False
     #: how many modules the analysis parsed (also when the findings came from the cache)
     parsed: int = 0
     #: the first summary of each parsed module, or why it could not be parsed (what the cache keeps)
@@ -136,9 +140,10 @@ class ProjectResult:
         """The folders that hold the project's files, and theirs up to the root."""
         if self._folders is None:
             out = set()
+            inside = os.path.join(self.root, "")
             for path in self.files:
                 folder = os.path.dirname(path)
-                while folder not in out and folder.startswith(self.root):
+                while folder not in out and (folder == self.root or folder.startswith(inside)):
                     out.add(folder)
                     parent = os.path.dirname(folder)
                     if parent == folder:
@@ -542,7 +547,7 @@ class _Job:
 
 
 #: What a file is to the analysis (``is_seed``): nothing, a module that closes app state (a
-#: seed only beside a module that builds a client), a module that may build one.
+#: seed only beside a module that builds a client), a module that may build or close one.
 NOT_SEED, STATE_SEED, CLIENT_SEED = 0, 1, 2
 
 
@@ -565,13 +570,18 @@ def _scan(job: _Job, path: str) -> "Tuple[Optional[str], int, Optional[Fingerpri
 def is_seed(data: bytes, root: str, path: str, factory_re: "Optional[re.Pattern[bytes]]") -> int:
     """Does the analysis start from this module: ``CLIENT_SEED`` when it imports a client
     library (``import redis``, ``from redis.asyncio import Redis``, valkey, aioredis) or names a
-    configured client factory; else ``STATE_SEED`` when it closes app state
+    configured client factory, or closes app state named for a client (``app.state.redis``,
+    which the detector takes for one); else ``STATE_SEED`` when it closes other app state
     (``app.state.cache.close()``, whose Redis-ness only the lifespan knows); else ``NOT_SEED``.
     The word alone is not enough: a settings module with a ``RedisDsn`` field builds nothing. A
     module of the library itself (redis-py's source importing its own package) uses no client."""
     if factory_re is not None and factory_re.search(data):
         return CLIENT_SEED
-    state = STATE_SEED if STATE_CLOSE.search(data) else NOT_SEED
+    state = NOT_SEED
+    for m in STATE_CLOSE.finditer(data):
+        if CLIENT_NAMES.search(m.group(1) or m.group(2)):
+            return CLIENT_SEED
+        state = STATE_SEED
     if b"\r" in data:  # old Mac line endings: lines the regexes know
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     if not LIBRARY_IMPORT.search(data):
@@ -677,6 +687,7 @@ def build(root: str, settings: Settings, extra_files: Sequence[str] = (),
                 known = _known(plain)
         result = _run(result, files, job, jobs, progress, known, store)
         _save(store, result)
+        result.stored = True
     return result
 
 
@@ -972,7 +983,7 @@ def project_for(path: str, settings: Settings, fallbacks: Sequence[str] = (),
                      if not base.has_file(p) and not _skipped_test(p, root, settings)
                      and _root_of(os.path.dirname(p), fallbacks) == root]
             added = sorted(set(added) | {apath})
-            if cache or not base.scans:  # what the cache holds of the project serves (``build``)
+            if base.cached or base.stored or not base.scans:  # the cache's summaries serve (``build``)
                 result = build(root, settings, added, cache=cache)
             else:  # its reads only: the modules it analysed are parsed again (``_for_reporting``)
                 result = build(root, settings, reuse=base, added=added)
@@ -984,7 +995,7 @@ def _root_of(folder: str, fallbacks: Sequence[str]) -> str:
     """``find_root`` of the files in ``folder`` (flake8 checks files: one root per folder)."""
     root = _ROOTS.get((folder, tuple(fallbacks)))
     if root is None:
-        root = _ROOTS[(folder, tuple(fallbacks))] = find_root(os.path.join(folder, "-"), fallbacks)
+        root = _ROOTS[(folder, tuple(fallbacks))] = find_root(folder, fallbacks)
     return root
 
 
