@@ -52,8 +52,9 @@ IMPORT = re.compile(
 COMMENT = re.compile(rb"#[^\n]*")
 
 ROOT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", "tox.ini", ".flake8", ".git")
-DEFAULT_EXCLUDE = (
-    ".git", ".hg", ".svn", ".bzr", "CVS", "__pycache__", ".tox", ".nox", ".eggs", "*.egg",
+#: flake8's own default ``--exclude``
+FLAKE8_EXCLUDE = (".git", ".hg", ".svn", ".bzr", "CVS", "__pycache__", ".tox", ".nox", ".eggs", "*.egg")
+DEFAULT_EXCLUDE = FLAKE8_EXCLUDE + (
     "*.egg-info", ".venv", "venv", ".env", "site-packages", "node_modules", ".mypy_cache",
     ".pytest_cache", ".ruff_cache", ".cache", "__pypackages__", ".redis_pool_lint_cache",
 )
@@ -1015,14 +1016,14 @@ def _skipped_top(folder: str, result: ProjectResult) -> str:
 
 #: Folders under a skipped one whose files flake8 does not check, or that belong to other
 #: projects (installed code: ``_installed_top``)
-_NOT_WALKED = frozenset((".git", ".hg", ".svn", ".bzr", "CVS", "__pycache__", ".tox", ".nox", ".eggs")) | INSTALLED_FOLDERS
+_NOT_WALKED = FLAKE8_EXCLUDE + tuple(sorted(INSTALLED_FOLDERS))
 
 
 def _python_files(folder: str, recursive: bool) -> List[str]:
     """The ``.py`` files in ``folder`` (and below it when ``recursive``)."""
     out = []
     for here, dirs, names in os.walk(folder):
-        dirs[:] = [d for d in dirs if recursive and d not in _NOT_WALKED and not d.endswith(".egg")]
+        dirs[:] = [d for d in dirs if recursive and not _excluded(d, os.path.join(here, d), _NOT_WALKED)]
         out += [os.path.join(here, n) for n in names if n.endswith(".py")]
     return out
 
